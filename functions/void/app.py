@@ -1,0 +1,23 @@
+"""VoidFunction: POST /credit-grants/{grantId}/void."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+
+from credits.api import account_id, lambda_entry, make_resolver
+from credits.container import grant_service
+from credits.models import Grant, VoidGrantRequest
+from credits.views import grant_view
+
+app = make_resolver()
+
+
+@app.post("/credit-grants/<grantId>/void", summary="Void a credit grant (removes its remaining balance)")
+def void_grant(grantId: Annotated[str, Path()], body: Annotated[VoidGrantRequest, Body()]) -> Grant:
+    service = grant_service()
+    return grant_view(service.void(account_id(app), grantId, body.reason), service.clock())
+
+
+lambda_handler = lambda_entry(app)

@@ -1,0 +1,46 @@
+"""Time helpers: every instant in the service is a timezone-aware UTC datetime, whole seconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """RFC 3339 with a Z; fixed width so strings sort as the instants do (DynamoDB keys)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def from_iso(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def expiry_instant(expiry_date: date) -> datetime:
+    """expiryDate D = usable through the end of D, so the first unusable instant is D+1 00:00Z."""
+    return start_of_day(expiry_date + timedelta(days=1))
+
+
+def expiry_date_of(expires_at: datetime | None) -> date | None:
+    """The last day (UTC) on which a grant expiring at `expires_at` is still usable."""
+    if expires_at is None:
+        return None
+    return (expires_at - timedelta(microseconds=1)).date()
+
+
+def to_unix(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def from_unix(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)

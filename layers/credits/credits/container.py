@@ -1,0 +1,43 @@
+"""Wiring: the adapters and services each handler uses, built once per process on first use
+(never at import time, so a cold start pays only for what its first request needs)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from credits.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def repository():
+    from credits.store.dynamo import DynamoRepository
+
+    return DynamoRepository(get_settings())
+
+
+@lru_cache(maxsize=1)
+def grant_service():
+    from credits.grants import GrantService
+
+    return GrantService(repository(), attempts=get_settings().max_write_attempts)
+
+
+def reset() -> None:
+    """Forget cached adapters (tests switch tables and endpoints)."""
+    from credits import idempotency, settings
+
+    settings.get_settings.cache_clear()
+    repository.cache_clear()
+    grant_service.cache_clear()
+    for name in ("query_service", "application_service", "expiry_service"):
+        cached = globals().get(name)
+        if cached is not None:
+            cached.cache_clear()
+    idempotency._persistence = None
+
+
+@lru_cache(maxsize=1)
+def query_service():
+    from credits.queries import QueryService
+
+    return QueryService(repository())

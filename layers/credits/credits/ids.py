@@ -1,0 +1,49 @@
+"""Time-ordered identifiers (ULID layout: 48-bit milliseconds + 80 random bits, Crockford base32).
+
+Sorting ids sorts by creation time, so a key ending in an id lists newest or oldest first."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = [0, 0]  # (ms, random) of the last id, to stay monotonic within one millisecond
+
+
+def _encode(value: int, length: int) -> str:
+    out = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        out.append(_ALPHABET[rem])
+    return "".join(reversed(out))
+
+
+def ulid(ms: int | None = None) -> str:
+    with _lock:
+        now = int(time.time() * 1000) if ms is None else ms
+        rand = int.from_bytes(os.urandom(10), "big")
+        if ms is None and now <= _last[0]:
+            now, rand = _last[0], _last[1] + 1
+        if ms is None:
+            _last[0], _last[1] = now, rand
+    return _encode(now, 10) + _encode(rand & ((1 << 80) - 1), 16)
+
+
+def ulid_floor(ms: int) -> str:
+    """The smallest id of a given millisecond (for time-range key conditions)."""
+    return _encode(ms, 10) + "0" * 16
+
+
+def new_grant_id() -> str:
+    return f"cg_{ulid()}"
+
+
+def new_entry_id() -> str:
+    return f"cbtxn_{ulid()}"
+
+
+def new_schedule_id() -> str:
+    return f"cgs_{ulid()}"

@@ -1,0 +1,254 @@
+"""API models: the JSON shapes of the contract (camelCase, amounts as decimal strings).
+
+Input models check structure (types, lengths, formats, unknown fields); the rules that need
+the currency, the clock or stored state live in the domain modules and raise InvalidRequest.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# ------------------------------------------------------------------ reusable field types
+
+ID_PATTERN = r"^[A-Za-z0-9_\-.:@+=]{1,128}$"
+# Identifiers end up inside DynamoDB keys: no '#', no spaces, no control characters.
+Identifier = Annotated[str, StringConstraints(strict=True, pattern=ID_PATTERN)]
+# A decimal string; its precision and range are checked by money.parse_amount with the currency.
+DecimalString = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100)]
+Reason = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
+CurrencyCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")]
+Priority = Annotated[int, Field(strict=True, ge=0, le=100)]
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _parse_timestamp(value: str) -> datetime:
+    if not _TIMESTAMP.match(value):
+        raise ValueError("must be an RFC 3339 UTC timestamp like 2026-01-31T00:00:00Z")
+    whole = value[:19]
+    try:
+        # Whole seconds: the service's instants are second-precise (as Stripe's Unix times are).
+        return datetime.fromisoformat(whole).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid timestamp ({exc})") from None
+
+
+def _parse_date(value: str) -> date:
+    if not _DATE.match(value):
+        raise ValueError("must be a date like 2026-01-31")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid date ({exc})") from None
+
+
+Timestamp = Annotated[str, StringConstraints(strict=True, max_length=40), AfterValidator(_parse_timestamp)]
+DateString = Annotated[str, StringConstraints(strict=True, max_length=10), AfterValidator(_parse_date)]
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 50:
+        raise ValueError("may hold at most 50 keys")
+    for key, item in value.items():
+        if not key or len(key) > 40:
+            raise ValueError(f"key {key[:40]!r} must be 1-40 characters")
+        if len(item) > 500:
+            raise ValueError(f"value of {key!r} must be at most 500 characters")
+    return value
+
+
+Metadata = Annotated[dict[Annotated[str, StringConstraints(strict=True)], Annotated[str, StringConstraints(strict=True)]], AfterValidator(_check_metadata)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+# ------------------------------------------------------------------ grants
+
+
+class Applicability(StrictModel):
+    metricIds: Annotated[list[Identifier], Field(min_length=1, max_length=100)]
+
+
+class CreateGrantRequest(StrictModel):
+    customerId: Identifier
+    name: Name
+    type: Literal["CASH", "USAGE"]
+    amount: DecimalString
+    currency: CurrencyCode | None = None
+    metricId: Identifier | None = None
+    costOfCredit: DecimalString | None = None
+    pricePerUnit: DecimalString | None = None
+    category: Literal["PAID", "PROMOTIONAL"] = "PAID"
+    priority: Priority = 50
+    taxRateId: Identifier | None = None
+    reason: Reason | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    applicability: Applicability | None = None
+    effectiveDate: DateString | None = None
+    effectiveAt: Timestamp | None = None
+    expiryDate: DateString | None = None
+    expiresAt: Timestamp | None = None
+    generateInvoice: Annotated[bool, Field(strict=True)] = False
+
+
+class UpdateGrantRequest(StrictModel):
+    """PATCH: only the fields present are changed (`expiresAt`/`expiryDate` null = never)."""
+
+    name: Name | None = None
+    metadata: Metadata | None = None
+    priority: Priority | None = None
+    expiryDate: DateString | None = None
+    expiresAt: Timestamp | None = None
+
+
+class VoidGrantRequest(StrictModel):
+    reason: Reason
+
+
+class Grant(BaseModel):
+    id: str
+    accountId: str
+    customerId: str
+    name: str
+    type: Literal["CASH", "USAGE"]
+    currency: str | None
+    metricId: str | None
+    originalAmount: str
+    currentBalance: str
+    pendingAmount: str
+    costOfCredit: str
+    pricePerUnit: str | None
+    category: Literal["PAID", "PROMOTIONAL"]
+    priority: int
+    taxRateId: str | None
+    effectiveAt: str
+    effectiveDate: str
+    expiresAt: str | None
+    expiryDate: str | None
+    status: Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
+    reason: str | None
+    metadata: dict[str, str]
+    applicability: dict[str, list[str]] | None
+    invoiceRequested: bool
+    scheduleId: str | None
+    createdAt: str
+    updatedAt: str
+    voidedAt: str | None
+    voidReason: str | None
+    expiredAt: str | None
+
+
+class Pagination(BaseModel):
+    after: str | None
+    before: str | None
+    totalResultSize: int
+
+
+class GrantList(BaseModel):
+    items: list[Grant]
+    pagination: Pagination
+
+
+# ------------------------------------------------------------------ ledger and balances
+
+
+class LedgerEntry(BaseModel):
+    id: str
+    grantId: str
+    customerId: str
+    type: Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+    amount: str
+    balanceAfter: str
+    invoiceId: str | None
+    reason: str | None
+    createdAt: str
+
+
+class LedgerEntryList(BaseModel):
+    items: list[LedgerEntry]
+    pagination: Pagination
+
+
+class BalanceRow(BaseModel):
+    type: Literal["CASH", "USAGE"]
+    currency: str | None
+    metricId: str | None
+    available: str
+    pending: str
+    expiringSoon: str
+    grantCount: int
+
+
+class CreditBalance(BaseModel):
+    customerId: str
+    asOf: str
+    balances: list[BalanceRow]
+
+
+# ------------------------------------------------------------------ applications
+
+
+class InvoiceLine(StrictModel):
+    lineId: Identifier
+    metricId: Identifier | None = None
+    quantity: DecimalString | None = None
+    unitPrice: DecimalString | None = None
+    amount: DecimalString | None = None
+
+
+class ApplyRequest(StrictModel):
+    invoiceId: Identifier
+    customerId: Identifier
+    currency: CurrencyCode
+    lines: Annotated[list[InvoiceLine], Field(min_length=1, max_length=500)]
+    settle: Annotated[bool, Field(strict=True)] = False
+
+
+class ApplicationLine(BaseModel):
+    lineId: str
+    amount: str
+    creditsApplied: str
+    amountDue: str
+
+
+class Allocation(BaseModel):
+    grantId: str
+    type: Literal["CASH", "USAGE"]
+    lineId: str
+    units: str | None
+    value: str
+
+
+class Application(BaseModel):
+    invoiceId: str
+    customerId: str
+    currency: str
+    status: Literal["PENDING", "SETTLED", "RELEASED", "PREVIEW"]
+    subtotal: str
+    creditsApplied: str
+    totalDue: str
+    lines: list[ApplicationLine]
+    allocations: list[Allocation]
+    createdAt: str
+    updatedAt: str
+
+
+# ------------------------------------------------------------------ errors (for the OpenAPI document)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]]
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

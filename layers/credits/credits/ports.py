@@ -1,0 +1,29 @@
+"""Ports: what the core needs from storage and from event delivery.
+
+The DynamoDB adapter (store/dynamo.py) and the in-memory fake (tests) both implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from credits.records import GrantRecord, LedgerRecord, Page
+
+
+class Repository(Protocol):
+    def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None: ...
+    def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]: ...
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None: ...
+    def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
+                   extra: Iterable[dict[str, Any]] = ()) -> None: ...
+    def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None: ...
+    def list_grants(self, account_id: str, query: Any, now: datetime) -> Page: ...
+    def list_ledger(self, account_id: str, customer_id: str, query: Any) -> Page: ...
+    def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, events: list[dict[str, Any]]) -> list[bool]:
+        """Publish events (the contract's envelope); return per-event success."""
+        ...

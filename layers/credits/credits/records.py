@@ -1,0 +1,100 @@
+"""Domain records: what the core reasons about (Decimals and datetimes, never strings).
+
+Separate from the API models (wire shapes) and from the store's items (DynamoDB shapes); the
+mapping to each lives next to it (`views.py`, `store/items.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+GrantType = Literal["CASH", "USAGE"]
+Category = Literal["PAID", "PROMOTIONAL"]
+EntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    id: str
+    account_id: str
+    customer_id: str
+    name: str
+    type: GrantType
+    currency: str | None
+    metric_id: str | None
+    original_amount: Decimal
+    current_balance: Decimal
+    pending_amount: Decimal
+    cost_of_credit: Decimal
+    price_per_unit: Decimal | None
+    category: Category
+    priority: int
+    tax_rate_id: str | None
+    effective_at: datetime
+    expires_at: datetime | None
+    reason: str | None
+    metadata: dict[str, str]
+    applicable_metric_ids: tuple[str, ...] | None
+    invoice_requested: bool
+    schedule_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    expired_at: datetime | None = None
+    # Ever applied from (a DELETE is refused once true, even if everything was released).
+    ever_applied: bool = False
+    # The expiring-soon notice went out (the grant leaves the notice queue).
+    expiring_notice_sent: bool = False
+    # Optimistic-concurrency version: every write is conditioned on the version it read.
+    version: int = 0
+
+    def evolve(self, **changes: Any) -> GrantRecord:
+        return replace(self, **changes)
+
+    def status_at(self, now: datetime) -> str:
+        if self.voided_at is not None:
+            return "VOIDED"
+        if self.expired_at is not None or (self.expires_at is not None and self.expires_at <= now):
+            return "EXPIRED"
+        if self.effective_at > now:
+            return "SCHEDULED"
+        if self.current_balance <= ZERO:
+            return "DEPLETED"
+        return "ACTIVE"
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.status_at(now) == "ACTIVE"
+
+    def balance_at(self, now: datetime) -> Decimal:
+        """Balance as read: zero once expired (even before the expiry job wrote it) or voided."""
+        return ZERO if self.status_at(now) in ("EXPIRED", "VOIDED") else self.current_balance
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    id: str
+    account_id: str
+    customer_id: str
+    grant_id: str
+    type: EntryType
+    amount: Decimal
+    balance_after: Decimal
+    created_at: datetime
+    invoice_id: str | None = None
+    reason: str | None = None
+    line_id: str | None = None
+    # What the published event needs that the entry alone does not say (grant snapshot, flags).
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Any]
+    after: str | None
+    before: str | None
+    total: int

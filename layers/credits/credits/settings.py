@@ -1,0 +1,50 @@
+"""Settings read once from the environment into a validated model."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic import BaseModel, ConfigDict
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = "credits-local"
+    dynamodb_endpoint_url: str | None = None
+    event_bus_name: str = "credits-local"
+    events_endpoint_url: str | None = None
+    expiring_soon_lead_days: int = Field(default=7, ge=1, le=365)
+    livemode: bool = False
+    enable_swagger: bool = False
+    # Bounded optimistic-concurrency retries before a conflict is answered 409.
+    max_write_attempts: int = Field(default=30, ge=1)
+    # Signs pagination cursors so a tampered cursor is a 400 (set a secret per deployment).
+    cursor_secret: str = "credits-cursor-signing-key"
+
+
+_ENV = {
+    "table_name": "TABLE_NAME",
+    "dynamodb_endpoint_url": "DYNAMODB_ENDPOINT_URL",
+    "event_bus_name": "EVENT_BUS_NAME",
+    "events_endpoint_url": "EVENTS_ENDPOINT_URL",
+    "expiring_soon_lead_days": "EXPIRING_SOON_LEAD_DAYS",
+    "livemode": "LIVEMODE",
+    "enable_swagger": "ENABLE_SWAGGER",
+    "max_write_attempts": "MAX_WRITE_ATTEMPTS",
+    "cursor_secret": "CURSOR_SECRET",
+}
+
+
+def load_settings() -> Settings:
+    import os
+
+    values = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
+    return Settings.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read on first use, not at import)."""
+    return load_settings()

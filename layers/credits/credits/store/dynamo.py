@@ -1,0 +1,330 @@
+"""DynamoDB adapter of the Repository port: every boto3 call of the service is in this module."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from credits.clock import to_iso
+from credits.errors import ConcurrentUpdate, InvalidRequest
+from credits.records import GrantRecord, LedgerRecord, Page
+from credits.settings import Settings
+from credits.store import items as mapping
+from credits.store import keys
+
+_serializer = None
+_deserializer = None
+
+
+def _codec():
+    global _serializer, _deserializer
+    if _serializer is None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
+    return _serializer, _deserializer
+
+
+def to_wire(item: dict[str, Any]) -> dict[str, Any]:
+    serializer, _ = _codec()
+    return {k: serializer.serialize(v) for k, v in item.items()}
+
+
+def from_wire(item: dict[str, Any]) -> dict[str, Any]:
+    _, deserializer = _codec()
+    return {k: deserializer.deserialize(v) for k, v in item.items()}
+
+
+def make_client(settings: Settings):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=settings.dynamodb_endpoint_url,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, tcp_keepalive=True),
+    )
+
+
+class GrantQuery:
+    def __init__(self, *, customer_id=None, status=None, type=None, currency=None, metric_id=None,
+                 limit=20, after=None, before=None):
+        self.customer_id, self.status, self.type = customer_id, status, type
+        self.currency, self.metric_id = currency, metric_id
+        self.limit, self.after, self.before = limit, after, before
+
+
+class LedgerQuery:
+    def __init__(self, *, grant_id=None, type=None, start: datetime | None = None, end: datetime | None = None,
+                 limit=20, after=None, before=None):
+        self.grant_id, self.type, self.start, self.end = grant_id, type, start, end
+        self.limit, self.after, self.before = limit, after, before
+
+
+class DynamoRepository:
+    """Repository port over one DynamoDB table (key design: store/keys.py, README)."""
+
+    def __init__(self, settings: Settings, client=None):
+        self.settings = settings
+        self.table = settings.table_name
+        self._client = client
+        self.notice_lead = timedelta(days=settings.expiring_soon_lead_days)
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
+
+    # ------------------------------------------------------------------ low-level helpers
+    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        response = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
+        return from_wire(response["Item"]) if "Item" in response else None
+
+    def _transact(self, operations: list[dict[str, Any]]) -> None:
+        """One atomic write; a lost condition or a conflicting transaction -> ConcurrentUpdate."""
+        client = self.client
+        try:
+            client.transact_write_items(TransactItems=operations)
+        except client.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if any(code in ("ConditionalCheckFailed", "TransactionConflict") for code in reasons):
+                raise ConcurrentUpdate(str(reasons)) from exc
+            raise
+        except client.exceptions.TransactionConflictException as exc:
+            raise ConcurrentUpdate("transaction conflict") from exc
+
+    def _put(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None,
+             names: dict[str, str] | None = None) -> dict[str, Any]:
+        op: dict[str, Any] = {"TableName": self.table, "Item": to_wire(item)}
+        if condition:
+            op["ConditionExpression"] = condition
+        if values:
+            op["ExpressionAttributeValues"] = to_wire(values)
+        if names:
+            op["ExpressionAttributeNames"] = names
+        return {"Put": op}
+
+    def _grant_put(self, grant: GrantRecord, expected_version: int | None) -> dict[str, Any]:
+        item = mapping.grant_to_item(grant, notice_lead=self.notice_lead)
+        if expected_version is None:
+            return self._put(item, "attribute_not_exists(PK)")
+        return self._put(item, "version = :v", {":v": expected_version})
+
+    # ------------------------------------------------------------------ API keys
+    def put_api_key(self, key_hash: str, account_id: str) -> None:
+        self.client.put_item(TableName=self.table, Item=to_wire(
+            {**keys.api_key_key(key_hash), "entity": "APIKEY", "accountId": account_id}))
+
+    def account_for_api_key(self, key_hash: str) -> str | None:
+        item = self._get(keys.api_key_key(key_hash))
+        return item["accountId"] if item else None
+
+    # ------------------------------------------------------------------ grants
+    def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
+        ref = self._get(keys.grant_ref_key(account_id, grant_id))
+        if ref is None:
+            return None
+        item = self._get({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": keys.grant_sk(grant_id)})
+        return mapping.item_to_grant(item) if item else None
+
+    def get_customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None:
+        item = self._get({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.grant_sk(grant_id)})
+        return mapping.item_to_grant(item) if item else None
+
+    def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]:
+        """Every grant of a customer, strongly consistent (balances reflect every committed write)."""
+        kwargs = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
+            "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
+                                                  ":sk": keys.GRANT_SK_PREFIX}),
+            "ConsistentRead": True,
+        }
+        return [mapping.item_to_grant(item) for item in self._query_all(kwargs)]
+
+    def _query_all(self, kwargs: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        while True:
+            response = self.client.query(**kwargs)
+            for item in response.get("Items", []):
+                yield from_wire(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
+        ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
+        self._transact([
+            self._grant_put(grant, None),
+            self._put(ref, "attribute_not_exists(PK)"),
+            self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+        ])
+
+    def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
+                   extra: Iterable[dict[str, Any]] = ()) -> None:
+        """Replace a grant conditioned on the version read, with its ledger entries, atomically."""
+        operations = [self._grant_put(grant, expected_version)]
+        operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        operations += list(extra)
+        self._transact(operations)
+
+    def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
+        self._transact([
+            {"Delete": {"TableName": self.table,
+                        "Key": to_wire({"PK": keys.customer_pk(grant.account_id, grant.customer_id),
+                                        "SK": keys.grant_sk(grant.id)}),
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": to_wire({":v": expected_version})}},
+            {"Delete": {"TableName": self.table, "Key": to_wire(keys.grant_ref_key(grant.account_id, grant.id))}},
+            self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+        ])
+
+    def list_grants(self, account_id: str, query: GrantQuery, now: datetime) -> Page:
+        values: dict[str, Any] = {}
+        if query.customer_id:
+            base = {"TableName": self.table, "ConsistentRead": True,
+                    "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)"}
+            values.update({":pk": keys.customer_pk(account_id, query.customer_id), ":sk": keys.GRANT_SK_PREFIX})
+            key_attrs = ("PK", "SK")
+        else:
+            base = {"TableName": self.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk"}
+            values[":pk"] = keys.account_grants_gsi1pk(account_id)
+            key_attrs = ("GSI1PK", "GSI1SK", "PK", "SK")
+        filters, names = [], {}
+        for attr, value in (("grantType", query.type), ("currency", query.currency), ("metricId", query.metric_id)):
+            if value is not None:
+                filters.append(f"#{attr} = :{attr}")
+                names[f"#{attr}"] = attr
+                values[f":{attr}"] = value
+        if query.status:
+            filters.append(_STATUS_FILTERS[query.status])
+            values[":now"] = to_iso(now)
+            if query.status in ("DEPLETED", "ACTIVE"):
+                values[":zero"] = Decimal(0)
+        if filters:
+            base["FilterExpression"] = " AND ".join(filters)
+        if names:
+            base["ExpressionAttributeNames"] = names
+        base["ExpressionAttributeValues"] = to_wire(values)
+        return self._page(base, key_attrs, query.limit, query.after, query.before, account_id,
+                          mapping.item_to_grant, newest_first=True)
+
+    # ------------------------------------------------------------------ ledger
+    def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page:
+        from credits.ids import ulid_floor
+
+        values: dict[str, Any] = {":pk": keys.customer_pk(account_id, customer_id)}
+        low = keys.ledger_sk("cbtxn_" + ulid_floor(int(query.start.timestamp() * 1000))) if query.start else keys.LEDGER_SK_PREFIX
+        high = keys.ledger_sk("cbtxn_" + ulid_floor(int(query.end.timestamp() * 1000))[:10]) if query.end else keys.LEDGER_SK_PREFIX + "\uffff"
+        values.update({":low": low, ":high": high})
+        base: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
+                                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high"}
+        filters = []
+        if query.grant_id:
+            filters.append("grantId = :grantId")
+            values[":grantId"] = query.grant_id
+        if query.type:
+            filters.append("entryType = :entryType")
+            values[":entryType"] = query.type
+        if filters:
+            base["FilterExpression"] = " AND ".join(filters)
+        base["ExpressionAttributeValues"] = to_wire(values)
+        return self._page(base, ("PK", "SK"), query.limit, query.after, query.before, account_id,
+                          mapping.item_to_entry, newest_first=False)
+
+    def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]:
+        kwargs = {"TableName": self.table, "ConsistentRead": True,
+                  "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
+                  "FilterExpression": "grantId = :g",
+                  "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
+                                                        ":sk": keys.LEDGER_SK_PREFIX, ":g": grant_id})}
+        return [mapping.item_to_entry(item) for item in self._query_all(kwargs)]
+
+    def find_entry(self, account_id: str, entry_id: str) -> LedgerRecord | None:
+        kwargs = {"TableName": self.table, "IndexName": "GSI1",
+                  "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK = :sk",
+                  "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id), ":sk": entry_id})}
+        for item in self._query_all(kwargs):
+            return mapping.item_to_entry(item)
+        return None
+
+    # ------------------------------------------------------------------ paging
+    def _page(self, base: dict[str, Any], key_attrs: tuple[str, ...], limit: int, after: str | None,
+              before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any], *,
+              newest_first: bool) -> Page:
+        """Cursor paging over a (possibly filtered) Query. `after` continues in list order from
+        the item it names, `before` walks back from it; both are exclusive."""
+        backwards = before is not None
+        cursor = before if backwards else after
+        kwargs = dict(base)
+        kwargs["ScanIndexForward"] = (not newest_first) != backwards
+        if cursor is not None:
+            kwargs["ExclusiveStartKey"] = to_wire(self._decode_cursor(cursor, account_id, "before" if backwards else "after"))
+        found: list[dict[str, Any]] = []
+        while len(found) <= limit:
+            kwargs["Limit"] = max(limit + 1 - len(found), 25)
+            response = self.client.query(**kwargs)
+            found.extend(from_wire(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        more = len(found) > limit
+        found = found[:limit]
+        if backwards:
+            found.reverse()
+            has_before, has_after = more, True
+        else:
+            has_before, has_after = cursor is not None, more
+        next_after = self._encode_cursor(found[-1], key_attrs, account_id) if found and has_after else None
+        next_before = self._encode_cursor(found[0], key_attrs, account_id) if found and has_before else None
+        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before,
+                    total=self._count(base))
+
+    def _count(self, base: dict[str, Any]) -> int:
+        kwargs = {**base, "Select": "COUNT"}
+        total = 0
+        while True:
+            response = self.client.query(**kwargs)
+            total += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return total
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _sign(self, payload: bytes) -> str:
+        digest = hmac.new(self.settings.cursor_secret.encode(), payload, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def _encode_cursor(self, item: dict[str, Any], key_attrs: tuple[str, ...], account_id: str) -> str:
+        payload = json.dumps({"a": account_id, "k": {k: item[k] for k in key_attrs}}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + self._sign(payload)
+
+    def _decode_cursor(self, cursor: str, account_id: str, field: str) -> dict[str, str]:
+        try:
+            body, signature = cursor.split(".", 1)
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            if not hmac.compare_digest(signature, self._sign(payload)):
+                raise ValueError("bad signature")
+            data = json.loads(payload)
+            if data["a"] != account_id or not isinstance(data["k"], dict):
+                raise ValueError("other account")
+            return {str(k): str(v) for k, v in data["k"].items()}
+        except Exception:
+            raise InvalidRequest(f"{field} is not a valid cursor", field=field) from None
+
+
+_NOT_VOIDED = "attribute_not_exists(voidedAt)"
+_NOT_EXPIRED = "(attribute_not_exists(expiresAt) OR expiresAt > :now) AND attribute_not_exists(expiredAt)"
+_EFFECTIVE = "effectiveAt <= :now"
+_STATUS_FILTERS = {
+    "VOIDED": "attribute_exists(voidedAt)",
+    "EXPIRED": f"{_NOT_VOIDED} AND (expiresAt <= :now OR attribute_exists(expiredAt))",
+    "SCHEDULED": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND effectiveAt > :now",
+    "DEPLETED": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_EFFECTIVE} AND currentBalance <= :zero",
+    "ACTIVE": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_EFFECTIVE} AND currentBalance > :zero",
+}

@@ -1,0 +1,154 @@
+"""Explicit mapping between domain records and DynamoDB items (plain Python values;
+dynamo.py converts to and from the wire format)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from credits.clock import from_iso, to_iso
+from credits.records import GrantRecord, LedgerRecord
+from credits.store import keys
+
+
+def _drop_none(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": keys.customer_pk(grant.account_id, grant.customer_id),
+        "SK": keys.grant_sk(grant.id),
+        "entity": "GRANT",
+        "id": grant.id,
+        "accountId": grant.account_id,
+        "customerId": grant.customer_id,
+        "name": grant.name,
+        "grantType": grant.type,
+        "currency": grant.currency,
+        "metricId": grant.metric_id,
+        "originalAmount": grant.original_amount,
+        "currentBalance": grant.current_balance,
+        "pendingAmount": grant.pending_amount,
+        "costOfCredit": grant.cost_of_credit,
+        "pricePerUnit": grant.price_per_unit,
+        "category": grant.category,
+        "priority": grant.priority,
+        "taxRateId": grant.tax_rate_id,
+        "effectiveAt": to_iso(grant.effective_at),
+        "expiresAt": to_iso(grant.expires_at),
+        "reason": grant.reason,
+        "metadata": dict(grant.metadata),
+        "applicableMetricIds": list(grant.applicable_metric_ids) if grant.applicable_metric_ids is not None else None,
+        "invoiceRequested": grant.invoice_requested,
+        "scheduleId": grant.schedule_id,
+        "createdAt": to_iso(grant.created_at),
+        "updatedAt": to_iso(grant.updated_at),
+        "voidedAt": to_iso(grant.voided_at),
+        "voidReason": grant.void_reason,
+        "expiredAt": to_iso(grant.expired_at),
+        "everApplied": grant.ever_applied,
+        "expiringNoticeSent": grant.expiring_notice_sent,
+        "version": grant.version,
+        "GSI1PK": keys.account_grants_gsi1pk(grant.account_id),
+        "GSI1SK": grant.id,
+    }
+    # Sparse work queues: only grants that still hold a balance and will expire are in them.
+    holds_expiring_balance = (
+        grant.expires_at is not None
+        and grant.voided_at is None
+        and grant.expired_at is None
+        and grant.current_balance > 0
+    )
+    if holds_expiring_balance:
+        shard = keys.shard_of(grant.id)
+        item["GSI2PK"] = keys.expiry_gsi2pk(shard)
+        item["GSI2SK"] = keys.due_sk(to_iso(grant.expires_at), grant.id)
+        if not grant.expiring_notice_sent:
+            item["GSI3PK"] = keys.notice_gsi3pk(shard)
+            item["GSI3SK"] = keys.due_sk(to_iso(grant.expires_at - notice_lead), grant.id)
+    return _drop_none(item)
+
+
+def item_to_grant(item: dict[str, Any]) -> GrantRecord:
+    applicable = item.get("applicableMetricIds")
+    return GrantRecord(
+        id=item["id"],
+        account_id=item["accountId"],
+        customer_id=item["customerId"],
+        name=item["name"],
+        type=item["grantType"],
+        currency=item.get("currency"),
+        metric_id=item.get("metricId"),
+        original_amount=Decimal(item["originalAmount"]),
+        current_balance=Decimal(item["currentBalance"]),
+        pending_amount=Decimal(item["pendingAmount"]),
+        cost_of_credit=Decimal(item["costOfCredit"]),
+        price_per_unit=Decimal(item["pricePerUnit"]) if item.get("pricePerUnit") is not None else None,
+        category=item["category"],
+        priority=int(item["priority"]),
+        tax_rate_id=item.get("taxRateId"),
+        effective_at=_dt(item["effectiveAt"]),
+        expires_at=from_iso(item.get("expiresAt")),
+        reason=item.get("reason"),
+        metadata=dict(item.get("metadata") or {}),
+        applicable_metric_ids=tuple(applicable) if applicable is not None else None,
+        invoice_requested=bool(item.get("invoiceRequested", False)),
+        schedule_id=item.get("scheduleId"),
+        created_at=_dt(item["createdAt"]),
+        updated_at=_dt(item["updatedAt"]),
+        voided_at=from_iso(item.get("voidedAt")),
+        void_reason=item.get("voidReason"),
+        expired_at=from_iso(item.get("expiredAt")),
+        ever_applied=bool(item.get("everApplied", False)),
+        expiring_notice_sent=bool(item.get("expiringNoticeSent", False)),
+        version=int(item.get("version", 0)),
+    )
+
+
+def _dt(value: str) -> datetime:
+    parsed = from_iso(value)
+    assert parsed is not None
+    return parsed
+
+
+def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
+    return _drop_none(
+        {
+            "PK": keys.customer_pk(entry.account_id, entry.customer_id),
+            "SK": keys.ledger_sk(entry.id),
+            "entity": "LEDGER",
+            "id": entry.id,
+            "accountId": entry.account_id,
+            "customerId": entry.customer_id,
+            "grantId": entry.grant_id,
+            "entryType": entry.type,
+            "amount": entry.amount,
+            "balanceAfter": entry.balance_after,
+            "invoiceId": entry.invoice_id,
+            "lineId": entry.line_id,
+            "reason": entry.reason,
+            "createdAt": to_iso(entry.created_at),
+            "context": entry.context or None,
+            "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
+            "GSI1SK": entry.id,
+        }
+    )
+
+
+def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
+    return LedgerRecord(
+        id=item["id"],
+        account_id=item["accountId"],
+        customer_id=item["customerId"],
+        grant_id=item["grantId"],
+        type=item["entryType"],
+        amount=Decimal(item["amount"]),
+        balance_after=Decimal(item["balanceAfter"]),
+        created_at=_dt(item["createdAt"]),
+        invoice_id=item.get("invoiceId"),
+        reason=item.get("reason"),
+        line_id=item.get("lineId"),
+        context=dict(item.get("context") or {}),
+    )

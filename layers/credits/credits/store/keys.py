@@ -1,0 +1,84 @@
+"""Every key format of the single table, in one place (README: "Key design")."""
+
+from __future__ import annotations
+
+import hashlib
+
+SHARDS = 4  # write-sharding of the service-wide work queues (GSI2, GSI3)
+
+
+def shard_of(identifier: str) -> int:
+    return int(hashlib.sha256(identifier.encode()).hexdigest(), 16) % SHARDS
+
+
+# ---- base table
+def customer_pk(account_id: str, customer_id: str) -> str:
+    # Grants and ledger entries of one customer share a partition: balances are one strongly
+    # consistent Query, and a grant and its ledger entry sit side by side.
+    return f"ACCT#{account_id}#CUST#{customer_id}"
+
+
+def grant_sk(grant_id: str) -> str:
+    return f"GRANT#{grant_id}"
+
+
+GRANT_SK_PREFIX = "GRANT#"
+LEDGER_SK_PREFIX = "TXN#"
+
+
+def ledger_sk(entry_id: str) -> str:
+    return f"TXN#{entry_id}"
+
+
+def grant_ref_key(account_id: str, grant_id: str) -> dict[str, str]:
+    """grantId -> customer lookup, so GET /credit-grants/{id} finds the customer partition."""
+    return {"PK": f"ACCT#{account_id}#GRANT#{grant_id}", "SK": "REF"}
+
+
+def application_key(account_id: str, invoice_id: str) -> dict[str, str]:
+    return {"PK": f"ACCT#{account_id}#INV#{invoice_id}", "SK": "APPLICATION"}
+
+
+def schedule_key(account_id: str, schedule_id: str) -> dict[str, str]:
+    return {"PK": f"ACCT#{account_id}#SCHEDULE#{schedule_id}", "SK": "SCHEDULE"}
+
+
+def api_key_key(key_hash: str) -> dict[str, str]:
+    return {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY"}
+
+
+def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
+    return {"PK": f"ACCT#{account_id}#GRANT#{grant_id}", "SK": f"NOTICE#{kind}"}
+
+
+IDEMPOTENCY_PK = "IDEMPOTENCY"
+
+# ---- GSI1: account-wide listings in id (= creation time) order
+def account_grants_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#GRANTS"
+
+
+def account_ledger_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#LEDGER"
+
+
+def account_schedules_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#SCHEDULES"
+
+
+# ---- GSI2: due work (sparse): grants holding a balance that expire, schedules to run
+def expiry_gsi2pk(shard: int) -> str:
+    return f"EXPIRY#{shard}"
+
+
+def schedule_gsi2pk(shard: int) -> str:
+    return f"SCHEDULE#{shard}"
+
+
+def due_sk(instant_iso: str, identifier: str) -> str:
+    return f"{instant_iso}#{identifier}"
+
+
+# ---- GSI3: expiring-soon notices not yet sent (sparse)
+def notice_gsi3pk(shard: int) -> str:
+    return f"NOTICE#{shard}"

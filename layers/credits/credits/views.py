@@ -1,0 +1,51 @@
+"""Domain records -> API models (the wire shapes of the contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from credits import money
+from credits.clock import expiry_date_of, to_iso
+from credits.models import Grant, LedgerEntry
+from credits.records import GrantRecord, LedgerRecord
+
+
+def amount_text(value: Decimal, grant_type: str, currency: str | None) -> str:
+    """CASH amounts in the currency's digits ("12.50"); units as plain decimals ("12000")."""
+    if grant_type == "CASH" and currency:
+        return money.format_money(value, currency)
+    return money.format_units(value)
+
+
+def grant_view(grant: GrantRecord, now: datetime) -> Grant:
+    def amt(value: Decimal) -> str:
+        return amount_text(value, grant.type, grant.currency)
+
+    cost = money.format_money(grant.cost_of_credit, grant.currency) if grant.currency else money.format_units(grant.cost_of_credit)
+    return Grant(
+        id=grant.id, accountId=grant.account_id, customerId=grant.customer_id, name=grant.name, type=grant.type,
+        currency=grant.currency, metricId=grant.metric_id, originalAmount=amt(grant.original_amount),
+        currentBalance=amt(grant.balance_at(now)), pendingAmount=amt(grant.pending_amount), costOfCredit=cost,
+        pricePerUnit=money.format_price(grant.price_per_unit) if grant.price_per_unit is not None else None,
+        category=grant.category, priority=grant.priority, taxRateId=grant.tax_rate_id,
+        effectiveAt=to_iso(grant.effective_at), effectiveDate=grant.effective_at.date().isoformat(),
+        expiresAt=to_iso(grant.expires_at),
+        expiryDate=d.isoformat() if (d := expiry_date_of(grant.expires_at)) else None,
+        status=grant.status_at(now), reason=grant.reason, metadata=dict(grant.metadata),
+        applicability={"metricIds": list(grant.applicable_metric_ids)} if grant.applicable_metric_ids is not None else None,
+        invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id,
+        createdAt=to_iso(grant.created_at), updatedAt=to_iso(grant.updated_at), voidedAt=to_iso(grant.voided_at),
+        voidReason=grant.void_reason, expiredAt=to_iso(grant.expired_at),
+    )
+
+
+def entry_view(entry: LedgerRecord) -> LedgerEntry:
+    grant_type = entry.context.get("grantType", "CASH")
+    currency = entry.context.get("currency")
+    return LedgerEntry(
+        id=entry.id, grantId=entry.grant_id, customerId=entry.customer_id, type=entry.type,
+        amount=amount_text(entry.amount, grant_type, currency),
+        balanceAfter=amount_text(entry.balance_after, grant_type, currency),
+        invoiceId=entry.invoice_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
+    )
