@@ -28,9 +28,9 @@ def update_grant(grantId: Annotated[str, Path()], body: Annotated[UpdateGrantReq
 
 
 @app.delete("/credit-grants/<grantId>", summary="Delete a grant that nothing was applied from")
-def delete_grant(grantId: Annotated[str, Path()]) -> Response:
+def delete_grant(grantId: Annotated[str, Path()]) -> Response[None]:
     grant_service().delete(account_id(app), grantId)
-    return Response(status_code=204, body="")
+    return Response(status_code=204, body=None)
 
 
 lambda_handler = lambda_entry(app)

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from credits.api import account_id, lambda_entry, make_resolver
-from credits.container import query_service
-from credits.models import CreditBalance, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
+from credits.container import application_service, query_service
+from credits.models import Application, CreditBalance, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
 
 app = make_resolver()
 
@@ -63,6 +63,11 @@ def list_transactions(
 
     query = LedgerQuery(grant_id=grantId, type=type, start=from_, end=to, limit=limit, after=after, before=before)
     return query_service().transactions(account_id(app), customerId, query)
+
+
+@app.get("/credit-applications/<invoiceId>", summary="Get the credit application of an invoice")
+def get_application(invoiceId: Annotated[str, Path()]) -> Application:
+    return application_service().get(account_id(app), invoiceId)
 
 
 lambda_handler = lambda_entry(app)

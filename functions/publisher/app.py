@@ -1,1 +1,25 @@
+"""PublisherFunction: the table's stream -> the contract's events on the EventBridge bus.
 
+Each record is one committed write; a record whose events the bus does not accept raises, so it
+is reported in batchItemFailures and redelivered (with the same event ids) — nothing else."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from credits.events import events_from_stream_record
+from credits.publish import PublishFailed, publisher
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+
+def record_handler(record: DynamoDBRecord) -> int:
+    events = events_from_stream_record(record)
+    if events and not all(publisher().publish(events)):
+        raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")
+    return len(events)
+
+
+def lambda_handler(event, context):
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

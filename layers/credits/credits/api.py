@@ -130,34 +130,44 @@ def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return details
 
 
-def validation_response(errors: list[dict[str, Any]]) -> Response:
-    details = validation_details(errors)
-    message = "; ".join(d["message"] for d in details[:5]) or "invalid request"
-    return error_response(400, "validation_error", message, details)
-
-
 # ====================================================================== resolver
 
 
+def _is_stripe_path(app: APIGatewayRestResolver) -> bool:
+    return str(app.current_event.raw_event.get("path") or "").startswith("/v1/")
+
+
 def make_resolver() -> APIGatewayRestResolver:
+    """The resolver every function uses. Errors take the contract's shape, or Stripe's on /v1."""
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_loads, serializer=dumps)
+
+    def respond(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
+                param: str | None = None) -> Response:
+        if _is_stripe_path(app):
+            from credits.stripe_errors import stripe_error_body
+
+            return Response(status_code=status, content_type=JSON,
+                            body=dumps(stripe_error_body(status, message, code=code, param=param)))
+        return error_response(status, code, message, details)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
-        return validation_response(list(exc.errors()))
+        details = validation_details(list(exc.errors()))
+        message = "; ".join(d["message"] for d in details[:5]) or "invalid request"
+        return respond(400, "validation_error", message, details, details[0]["field"] if details else None)
 
     @app.exception_handler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
-        return Response(status_code=exc.status, content_type=JSON, body=dumps(exc.body()))
+        return respond(exc.status, exc.code, exc.message, exc.details, exc.field)
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; the request was not applied")
+        return respond(500, "internal_error", "internal error; the request was not applied")
 
     @app.not_found
     def _not_found(exc: Exception) -> Response:
-        return error_response(404, "not_found", "no such route")
+        return respond(404, "not_found", "no such route")
 
     return app
 

@@ -41,3 +41,10 @@ def query_service():
     from credits.queries import QueryService
 
     return QueryService(repository())
+
+
+@lru_cache(maxsize=1)
+def application_service():
+    from credits.applications import ApplicationService
+
+    return ApplicationService(repository(), attempts=get_settings().max_write_attempts)

@@ -93,6 +93,26 @@ class LedgerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ApplicationRecord:
+    invoice_id: str
+    account_id: str
+    customer_id: str
+    currency: str
+    # COMMITTING (chunks still to write) | PENDING | SETTLING | SETTLED | RELEASING | RELEASED
+    status: str
+    request_hash: str
+    settle_requested: bool
+    lines: list[dict[str, Any]]
+    allocations: tuple[Any, ...]  # burndown.Allocation, in commit order
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    # A chunked settle/release: the status it started from and the grants already written.
+    transition_from: str | None = None
+    done_grant_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     items: list[Any]
     after: str | None

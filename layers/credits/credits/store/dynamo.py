@@ -13,7 +13,7 @@ from typing import Any
 
 from credits.clock import to_iso
 from credits.errors import ConcurrentUpdate, InvalidRequest
-from credits.records import GrantRecord, LedgerRecord, Page
+from credits.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
 from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys
@@ -214,6 +214,22 @@ class DynamoRepository:
         base["ExpressionAttributeValues"] = to_wire(values)
         return self._page(base, key_attrs, query.limit, query.after, query.before, account_id,
                           mapping.item_to_grant, newest_first=True)
+
+    # ------------------------------------------------------------------ applications
+    def get_application(self, account_id: str, invoice_id: str) -> ApplicationRecord | None:
+        item = self._get(keys.application_key(account_id, invoice_id))
+        return mapping.item_to_application(item) if item else None
+
+    def commit_application(self, app: ApplicationRecord, expected_version: int | None,
+                           grants: Iterable[tuple[GrantRecord, int]], entries: Iterable[LedgerRecord]) -> None:
+        """One chunk of an application, atomically: the application item (created, or conditioned
+        on the version read), each grant conditioned on its version, and their ledger entries."""
+        item = mapping.application_to_item(app)
+        operations = [self._put(item, "attribute_not_exists(PK)") if expected_version is None
+                      else self._put(item, "version = :v", {":v": expected_version})]
+        operations += [self._grant_put(grant, version) for grant, version in grants]
+        operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        self._transact(operations)
 
     # ------------------------------------------------------------------ ledger
     def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from credits.clock import from_iso, to_iso
-from credits.records import GrantRecord, LedgerRecord
+from credits.records import ApplicationRecord, GrantRecord, LedgerRecord
 from credits.store import keys
 
 
@@ -151,4 +151,42 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
         reason=item.get("reason"),
         line_id=item.get("lineId"),
         context=dict(item.get("context") or {}),
+    )
+
+
+def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
+    return _drop_none({
+        **keys.application_key(app.account_id, app.invoice_id),
+        "entity": "APPLICATION",
+        "invoiceId": app.invoice_id,
+        "accountId": app.account_id,
+        "customerId": app.customer_id,
+        "currency": app.currency,
+        "applicationStatus": app.status,
+        "requestHash": app.request_hash,
+        "settleRequested": app.settle_requested,
+        "lines": [_drop_none(line) for line in app.lines],
+        "allocations": [_drop_none({"grantId": a.grant_id, "type": a.type, "lineId": a.line_id,
+                                    "units": a.units, "value": a.value}) for a in app.allocations],
+        "createdAt": to_iso(app.created_at),
+        "updatedAt": to_iso(app.updated_at),
+        "version": app.version,
+        "transitionFrom": app.transition_from,
+        "doneGrantIds": list(app.done_grant_ids) or None,
+    })
+
+
+def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
+    from credits.burndown import Allocation
+
+    return ApplicationRecord(
+        invoice_id=item["invoiceId"], account_id=item["accountId"], customer_id=item["customerId"],
+        currency=item["currency"], status=item["applicationStatus"], request_hash=item["requestHash"],
+        settle_requested=bool(item.get("settleRequested", False)),
+        lines=[{k: (str(v) if isinstance(v, Decimal) else v) for k, v in line.items()} for line in item.get("lines", [])],
+        allocations=tuple(Allocation(grant_id=a["grantId"], type=a["type"], line_id=a["lineId"],
+                                     units=Decimal(a["units"]) if a.get("units") is not None else None,
+                                     value=Decimal(a["value"])) for a in item.get("allocations", [])),
+        created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]), version=int(item.get("version", 0)),
+        transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
     )

@@ -1,0 +1,348 @@
+"""Applying credits to invoices: apply / preview / settle / release, exactly once.
+
+Design (README "Applying credits"):
+- The application item, keyed by invoiceId, is the idempotency record: it is created in the same
+  transaction as the first grant debits (attribute_not_exists), stores a hash of the request,
+  and records every allocation committed.
+- A transaction holds at most 100 items, so an application touching many grants commits in
+  chunks of CHUNK_GRANTS grants. Between chunks the application reads COMMITTING; a retried
+  request (or the same request after a crash) re-reads it and continues from what is committed,
+  running the same burn-down over the remaining amounts — so it finishes the same way, never twice.
+- Every grant write is conditioned on the version read: a balance can never go below zero or be
+  spent twice by concurrent applications; the loser re-reads and retries (bounded, with jitter).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from credits import money
+from credits.burndown import Allocation as Alloc
+from credits.burndown import BurnGrant, BurnLine, apply_allocations, burndown, line_amount, summarize
+from credits.clock import to_iso, utcnow
+from credits.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
+from credits.grants import entry, grant_context
+from credits.models import Allocation, Application, ApplicationLine, ApplyRequest
+from credits.records import ZERO, ApplicationRecord, GrantRecord, LedgerRecord
+
+# 1 application item + up to 3 items per grant (grant, entry, and on release a write-off entry) <= 100.
+CHUNK_GRANTS = 32
+
+
+# ====================================================================== pure parts
+
+
+def request_hash(request: ApplyRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def invoice_lines(request: ApplyRequest) -> list[BurnLine]:
+    """Validate the lines against the currency rules; a usage line's amount is quantity x price."""
+    currency = request.currency.upper()
+    if not money.is_supported_currency(currency):
+        raise InvalidRequest(f"currency {request.currency!r} is not a supported ISO 4217 currency", field="currency")
+    seen: set[str] = set()
+    lines = []
+    for index, line in enumerate(request.lines):
+        where = f"lines[{index}]"
+        if line.lineId in seen:
+            raise InvalidRequest(f"{where}.lineId {line.lineId!r} is used twice", field=f"{where}.lineId")
+        seen.add(line.lineId)
+        try:
+            if line.quantity is not None or line.unitPrice is not None:
+                if line.amount is not None:
+                    raise InvalidRequest(f"{where} has both amount and quantity/unitPrice", field=f"{where}.amount")
+                if line.quantity is None or line.unitPrice is None:
+                    missing = "quantity" if line.quantity is None else "unitPrice"
+                    raise InvalidRequest(f"{where}.{missing} is required with "
+                                         f"{'unitPrice' if missing == 'quantity' else 'quantity'}", field=f"{where}.{missing}")
+                if line.metricId is None:
+                    raise InvalidRequest(f"{where}.metricId is required on a usage line", field=f"{where}.metricId")
+                quantity = money.parse_units(line.quantity, field=f"{where}.quantity")
+                price = money.parse_price(line.unitPrice, field=f"{where}.unitPrice")
+                lines.append(BurnLine(line.lineId, line.metricId, line_amount(quantity, price, currency), quantity, price))
+            else:
+                if line.amount is None:
+                    raise InvalidRequest(f"{where} needs amount, or quantity and unitPrice", field=f"{where}.amount")
+                amount = money.parse_money(line.amount, currency, field=f"{where}.amount")
+                lines.append(BurnLine(line.lineId, line.metricId, amount))
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field=str(exc).split(" ", 1)[0]) from None
+    return lines
+
+
+def burn_grant(grant: GrantRecord) -> BurnGrant:
+    return BurnGrant(id=grant.id, type=grant.type, currency=grant.currency, metric_id=grant.metric_id,
+                     balance=grant.current_balance, priority=grant.priority, expires_at=grant.expires_at,
+                     category=grant.category, effective_at=grant.effective_at, created_at=grant.created_at,
+                     applicable_metric_ids=grant.applicable_metric_ids)
+
+
+def plan(lines: list[BurnLine], grants: list[GrantRecord], currency: str, now: datetime) -> list[Alloc]:
+    usable = [burn_grant(g) for g in grants if g.usable_at(now)]
+    return burndown(lines, usable, currency)
+
+
+def by_grant(allocations: list[Alloc]) -> dict[str, Decimal]:
+    """Amount taken from each grant, in its own unit (money for CASH, units for USAGE)."""
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for a in allocations:
+        totals[a.grant_id] += a.units if a.units is not None else a.value
+    return dict(totals)
+
+
+def balance_key(grant: GrantRecord) -> tuple[str, str | None, str | None]:
+    return (grant.type, grant.currency if grant.type == "CASH" else None, grant.metric_id if grant.type == "USAGE" else None)
+
+
+def depleted_keys(grants: list[GrantRecord], now: datetime, touched: set[tuple]) -> set[tuple]:
+    """Balance keys (CASH currency / USAGE metric) touched now whose available balance is zero."""
+    available: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    for grant in grants:
+        if grant.usable_at(now):
+            available[balance_key(grant)] += grant.current_balance
+    return {key for key in touched if available.get(key, ZERO) == ZERO}
+
+
+def application_view(app: ApplicationRecord, status: str | None = None) -> Application:
+    lines = [BurnLine(l["lineId"], l.get("metricId"), Decimal(l["amount"])) for l in app.lines]
+    summary = summarize(lines, app.allocations, app.currency)
+    cur = app.currency
+    return Application(
+        invoiceId=app.invoice_id, customerId=app.customer_id, currency=cur,
+        status=status or _visible_status(app),
+        subtotal=money.format_money(summary.subtotal, cur), creditsApplied=money.format_money(summary.credits_applied, cur),
+        totalDue=money.format_money(summary.total_due, cur),
+        lines=[ApplicationLine(lineId=r.line_id, amount=money.format_money(r.amount, cur),
+                               creditsApplied=money.format_money(r.credits_applied, cur),
+                               amountDue=money.format_money(r.amount_due, cur)) for r in summary.lines],
+        allocations=[Allocation(grantId=a.grant_id, type=a.type, lineId=a.line_id,
+                                units=money.format_units(a.units) if a.units is not None else None,
+                                value=money.format_money(a.value, cur)) for a in app.allocations],
+        createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at),
+    )
+
+
+def _visible_status(app: ApplicationRecord) -> str:
+    """Intermediate states of a chunked write read as the state they started from."""
+    if app.status == "COMMITTING" or app.status == "SETTLING":
+        return "PENDING"
+    if app.status == "RELEASING":
+        return app.transition_from or "PENDING"
+    return app.status
+
+
+def _line_dicts(lines: list[BurnLine]) -> list[dict[str, Any]]:
+    return [{"lineId": l.line_id, "metricId": l.metric_id, "amount": str(l.amount),
+             "quantity": str(l.quantity) if l.quantity is not None else None,
+             "unitPrice": str(l.unit_price) if l.unit_price is not None else None} for l in lines]
+
+
+def _burn_lines(app: ApplicationRecord) -> list[BurnLine]:
+    lines = [BurnLine(l["lineId"], l.get("metricId"), Decimal(l["amount"]),
+                      Decimal(l["quantity"]) if l.get("quantity") is not None else None,
+                      Decimal(l["unitPrice"]) if l.get("unitPrice") is not None else None) for l in app.lines]
+    return apply_allocations(lines, app.allocations)
+
+
+# ====================================================================== use cases
+
+
+class ApplicationService:
+    def __init__(self, repo, *, attempts: int = 30, clock: Callable[[], datetime] = utcnow,
+                 chunk_grants: int = CHUNK_GRANTS, after_chunk: Callable[[int], None] | None = None):
+        self.repo = repo
+        self.attempts = attempts
+        self.clock = clock
+        self.chunk_grants = chunk_grants
+        # Test hook: called after each committed chunk (crash injection).
+        self.after_chunk = after_chunk
+
+    # ---------------------------------------------------------------- preview
+    def preview(self, account_id: str, request: ApplyRequest) -> Application:
+        lines = invoice_lines(request)
+        now = self.clock()
+        currency = request.currency.upper()
+        allocations = plan(lines, self.repo.customer_grants(account_id, request.customerId), currency, now)
+        draft = ApplicationRecord(invoice_id=request.invoiceId, account_id=account_id, customer_id=request.customerId,
+                                  currency=currency, status="PENDING", request_hash="", settle_requested=False,
+                                  lines=_line_dicts(lines), allocations=tuple(allocations), created_at=now, updated_at=now)
+        return application_view(draft, status="PREVIEW")
+
+    # ---------------------------------------------------------------- apply
+    def apply(self, account_id: str, request: ApplyRequest) -> tuple[Application, bool]:
+        """Returns the application and whether this call created it (201) or replayed it (200)."""
+        lines = invoice_lines(request)
+        digest = request_hash(request)
+        created = False
+        conflicts = 0
+        chunk_index = 0
+        while True:
+            existing = self.repo.get_application(account_id, request.invoiceId)
+            if existing is not None:
+                if existing.request_hash != digest:
+                    raise Conflict(f"invoice {request.invoiceId} already has an application with a different body",
+                                   field="invoiceId")
+                if existing.status != "COMMITTING":
+                    break
+            try:
+                done = self._commit_next_chunk(account_id, request, lines, digest, existing)
+            except ConcurrentUpdate:
+                conflicts += 1
+                if conflicts >= self.attempts:
+                    raise Conflict("credits are being changed by other requests; retry") from None
+                _backoff(conflicts)
+                continue
+            created = created or existing is None
+            chunk_index += 1
+            if self.after_chunk is not None:
+                self.after_chunk(chunk_index)
+            if done:
+                break
+        if request.settle:
+            return self.settle(account_id, request.invoiceId), created
+        app = self.repo.get_application(account_id, request.invoiceId)
+        assert app is not None
+        return application_view(app), created
+
+    def _commit_next_chunk(self, account_id: str, request: ApplyRequest, lines: list[BurnLine], digest: str,
+                           existing: ApplicationRecord | None) -> bool:
+        now = self.clock()
+        currency = request.currency.upper()
+        grants = self.repo.customer_grants(account_id, request.customerId)
+        state = _burn_lines(existing) if existing else lines
+        allocations = plan(state, grants, currency, now)
+        order = list(dict.fromkeys(a.grant_id for a in allocations))
+        chunk = set(order[: self.chunk_grants])
+        final = len(order) <= self.chunk_grants
+        chunk_allocations = [a for a in allocations if a.grant_id in chunk]
+        taken = by_grant(chunk_allocations)
+        by_id = {g.id: g for g in grants}
+        updates: list[tuple[GrantRecord, int]] = []
+        entries: list[LedgerRecord] = []
+        after: dict[str, GrantRecord] = dict(by_id)
+        for grant_id in order[: self.chunk_grants]:
+            grant, amount = by_id[grant_id], taken[grant_id]
+            updated = grant.evolve(current_balance=grant.current_balance - amount,
+                                   pending_amount=grant.pending_amount + amount, ever_applied=True,
+                                   updated_at=now, version=grant.version + 1)
+            lines_of = {a.line_id for a in chunk_allocations if a.grant_id == grant_id}
+            updates.append((updated, grant.version))
+            after[grant_id] = updated
+            entries.append(entry(updated, "APPLIED", amount, now, invoice_id=request.invoiceId,
+                                 line_id=next(iter(lines_of)) if len(lines_of) == 1 else None,
+                                 context=grant_context(updated)))
+        if final and entries:
+            touched = {balance_key(u) for u, _ in updates}
+            for key in depleted_keys(list(after.values()), now, touched):
+                # Mark the last entry of that balance: the publisher emits balance_depleted for it.
+                last = max((i for i, (u, _) in enumerate(updates) if balance_key(u) == key))
+                e = entries[last]
+                entries[last] = replace(e, context={**e.context, "balanceDepleted":
+                                                    {"type": key[0], "currency": key[1], "metricId": key[2]}})
+        previous = existing.allocations if existing else ()
+        record = ApplicationRecord(
+            invoice_id=request.invoiceId, account_id=account_id, customer_id=request.customerId, currency=currency,
+            status="PENDING" if final else "COMMITTING", request_hash=digest, settle_requested=request.settle,
+            lines=existing.lines if existing else _line_dicts(lines), allocations=tuple(previous) + tuple(chunk_allocations),
+            created_at=existing.created_at if existing else now, updated_at=now,
+            version=(existing.version + 1) if existing else 1,
+        )
+        self.repo.commit_application(record, existing.version if existing else None, updates, entries)
+        return final
+
+    # ---------------------------------------------------------------- settle / release
+    def get(self, account_id: str, invoice_id: str) -> Application:
+        return application_view(self._get(account_id, invoice_id))
+
+    def _get(self, account_id: str, invoice_id: str) -> ApplicationRecord:
+        app = self.repo.get_application(account_id, invoice_id)
+        if app is None:
+            raise NotFound(f"no credit application for invoice {invoice_id}", field="invoiceId")
+        return app
+
+    def settle(self, account_id: str, invoice_id: str) -> Application:
+        return self._transition(account_id, invoice_id, "SETTLED")
+
+    def release(self, account_id: str, invoice_id: str) -> Application:
+        return self._transition(account_id, invoice_id, "RELEASED")
+
+    def _transition(self, account_id: str, invoice_id: str, target: str) -> Application:
+        conflicts = 0
+        while True:
+            app = self._get(account_id, invoice_id)
+            if app.status == target:
+                return application_view(app)
+            if app.status == "COMMITTING":
+                raise Conflict("the application is still being committed; repeat POST /credit-applications first")
+            under_way = _IN_PROGRESS.get(app.status)
+            if under_way is not None and under_way != target:
+                raise Conflict(f"the application is being {under_way.lower()}; repeat that request first")
+            if app.status == "RELEASED" or (target == "SETTLED" and app.status == "SETTLED"):
+                raise Conflict(f"a {app.status.lower()} application cannot be {target.lower()}")
+            try:
+                if self._commit_transition_chunk(app, target):
+                    continue  # re-read: either done (status == target) or another chunk to go
+            except ConcurrentUpdate:
+                conflicts += 1
+                if conflicts >= self.attempts:
+                    raise Conflict("credits are being changed by other requests; retry") from None
+                _backoff(conflicts)
+
+    def _commit_transition_chunk(self, app: ApplicationRecord, target: str) -> bool:
+        now = self.clock()
+        amounts = by_grant(list(app.allocations))
+        # Which step is under way: SETTLING/RELEASING remember where a chunked transition got to.
+        from_status = app.transition_from or app.status
+        pending_ids = [g for g in sorted(amounts) if g not in set(app.done_grant_ids)]
+        chunk = pending_ids[: self.chunk_grants]
+        final = len(pending_ids) <= self.chunk_grants
+        grants = {g.id: g for g in self.repo.customer_grants(app.account_id, app.customer_id)}
+        updates: list[tuple[GrantRecord, int]] = []
+        entries: list[LedgerRecord] = []
+        for grant_id in chunk:
+            grant, amount = grants.get(grant_id), amounts[grant_id]
+            if grant is None:  # deleted grants can't have applications (delete is refused), but stay safe
+                continue
+            if target == "SETTLED":
+                updated = grant.evolve(pending_amount=grant.pending_amount - amount, updated_at=now, version=grant.version + 1)
+                entries.append(entry(updated, "SETTLED", amount, now, invoice_id=app.invoice_id, context=grant_context(updated)))
+            else:
+                pending = grant.pending_amount - amount if from_status == "PENDING" else grant.pending_amount
+                status = grant.status_at(now)
+                released = grant.evolve(current_balance=grant.current_balance + amount, pending_amount=pending,
+                                        updated_at=now, version=grant.version + 1)
+                entries.append(entry(released, "RELEASED", amount, now, invoice_id=app.invoice_id,
+                                     context=grant_context(released)))
+                updated = released
+                if status in ("VOIDED", "EXPIRED"):
+                    # The grant can't take the credit back: it goes straight on to VOIDED/EXPIRED.
+                    updated = released.evolve(current_balance=grant.current_balance)
+                    entries.append(entry(updated, status, amount, now, invoice_id=app.invoice_id,
+                                         reason="released after the grant was " + status.lower(),
+                                         context=grant_context(updated)))
+            updates.append((updated, grant.version))
+        done = () if final else tuple(app.done_grant_ids) + tuple(chunk)
+        record = replace(app, status=target if final else ("SETTLING" if target == "SETTLED" else "RELEASING"),
+                         transition_from=None if final else from_status, done_grant_ids=done, updated_at=now,
+                         version=app.version + 1)
+        self.repo.commit_application(record, app.version, updates, entries)
+        return True
+
+
+_IN_PROGRESS = {"SETTLING": "SETTLED", "RELEASING": "RELEASED"}
+
+
+def _backoff(attempt: int) -> None:
+    import random
+    import time
+
+    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))

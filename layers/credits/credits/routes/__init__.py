@@ -1,0 +1,1 @@
+"""Routers shared by several functions (included with app.include_router)."""

@@ -1,0 +1,197 @@
+"""DynamoDB side of recurring grants: the schedule item (explicit mapping), the listings (GSI1),
+the due queue (GSI2, sparse), and the one transaction per period (grant + its lookup ref + its
+GRANTED entry + the schedule advanced, conditioned on the index read)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from credits.clock import from_iso, to_iso
+from credits.records import GrantRecord, LedgerRecord, Page
+from credits.schedules import ScheduleRecord
+from credits.store import items as mapping
+from credits.store import keys
+from credits.store.dynamo import DynamoRepository, to_wire
+
+_PK_PREFIX = "ACCT#"
+_PK_MARK = "#SCHEDULE#"
+
+
+# ====================================================================== mapping
+
+
+def _due_keys(schedule: ScheduleRecord) -> dict[str, str]:
+    """GSI2 keys: only ACTIVE schedules with a next period are in the due queue."""
+    if schedule.status != "ACTIVE" or schedule.next_grant_at is None:
+        return {}
+    return {"GSI2PK": keys.schedule_gsi2pk(keys.shard_of(schedule.id)),
+            "GSI2SK": keys.due_sk(to_iso(schedule.next_grant_at), schedule.id)}
+
+
+def schedule_to_item(schedule: ScheduleRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **keys.schedule_key(schedule.account_id, schedule.id),
+        "entity": "SCHEDULE",
+        "id": schedule.id,
+        "accountId": schedule.account_id,
+        "customerId": schedule.customer_id,
+        "template": dict(schedule.template),
+        "interval": schedule.interval,
+        "intervalCount": schedule.interval_count,
+        "startAt": to_iso(schedule.start_at),
+        "endAt": to_iso(schedule.end_at),
+        "expireAfterIntervals": schedule.expire_after_intervals,
+        "status": schedule.status,
+        "nextIndex": schedule.next_index,
+        "nextGrantAt": to_iso(schedule.next_grant_at),
+        "createdAt": to_iso(schedule.created_at),
+        "updatedAt": to_iso(schedule.updated_at),
+        "canceledAt": to_iso(schedule.canceled_at),
+        "GSI1PK": keys.account_schedules_gsi1pk(schedule.account_id),
+        "GSI1SK": schedule.id,
+        **_due_keys(schedule),
+    }
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
+    expire_after = item.get("expireAfterIntervals")
+    return ScheduleRecord(
+        id=item["id"],
+        account_id=item["accountId"],
+        customer_id=item["customerId"],
+        template=_plain(item["template"]),
+        interval=item["interval"],
+        interval_count=int(item["intervalCount"]),
+        start_at=from_iso(item["startAt"]),  # type: ignore[arg-type]
+        end_at=from_iso(item.get("endAt")),
+        expire_after_intervals=int(expire_after) if expire_after is not None else None,
+        status=item["status"],
+        next_index=int(item["nextIndex"]),
+        next_grant_at=from_iso(item.get("nextGrantAt")),
+        created_at=from_iso(item["createdAt"]),  # type: ignore[arg-type]
+        updated_at=from_iso(item["updatedAt"]),  # type: ignore[arg-type]
+        canceled_at=from_iso(item.get("canceledAt")),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: the template holds ints (priority) and bools."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    return value
+
+
+def _account_and_id(pk: str) -> tuple[str, str]:
+    """'ACCT#{account}#SCHEDULE#{id}' -> (account, id) (ids never contain '#')."""
+    account, schedule_id = pk[len(_PK_PREFIX):].rsplit(_PK_MARK, 1)
+    return account, schedule_id
+
+
+# ====================================================================== store
+
+
+class ScheduleStore:
+    def __init__(self, repo: DynamoRepository):
+        self.repo = repo
+
+    @property
+    def client(self):
+        return self.repo.client
+
+    @property
+    def table(self) -> str:
+        return self.repo.table
+
+    def put_new(self, schedule: ScheduleRecord) -> None:
+        self.client.put_item(TableName=self.table, Item=to_wire(schedule_to_item(schedule)),
+                             ConditionExpression="attribute_not_exists(PK)")
+
+    def get(self, account_id: str, schedule_id: str) -> ScheduleRecord | None:
+        if "#" in schedule_id:
+            return None  # never part of an id; would address another key
+        item = self.repo._get(keys.schedule_key(account_id, schedule_id))
+        return item_to_schedule(item) if item else None
+
+    def list(self, account_id: str, *, customer_id: str | None, limit: int, after: str | None,
+             before: str | None) -> Page:
+        values: dict[str, Any] = {":pk": keys.account_schedules_gsi1pk(account_id)}
+        base: dict[str, Any] = {"TableName": self.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk"}
+        if customer_id is not None:
+            base["FilterExpression"] = "customerId = :c"
+            values[":c"] = customer_id
+        base["ExpressionAttributeValues"] = to_wire(values)
+        return self.repo._page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
+                               item_to_schedule, newest_first=True)
+
+    def due(self, now: datetime) -> Iterator[tuple[str, str]]:
+        """(account, schedule id) of every schedule whose nextGrantAt <= now: a Query per shard
+        of the sparse GSI2 (never a Scan). The index is eventually consistent, so callers
+        re-read each schedule before acting."""
+        upper = keys.due_sk(to_iso(now), "\uffff")
+        for shard in range(keys.SHARDS):
+            kwargs = {"TableName": self.table, "IndexName": "GSI2",
+                      "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK <= :upper",
+                      "ExpressionAttributeValues": to_wire({":pk": keys.schedule_gsi2pk(shard), ":upper": upper})}
+            for item in self.repo._query_all(kwargs):
+                yield _account_and_id(item["PK"])
+
+    # ------------------------------------------------------------------ writes
+    def _advance_op(self, schedule: ScheduleRecord, expected_index: int, next_index: int,
+                    next_at: datetime | None, now: datetime) -> dict[str, Any]:
+        """Update of the schedule to `next_index`, only if it is still ACTIVE at `expected_index`."""
+        values: dict[str, Any] = {":expected": expected_index, ":next": next_index, ":now": to_iso(now),
+                                  ":active": "ACTIVE"}
+        if next_at is not None:
+            update = "SET nextIndex = :next, updatedAt = :now, nextGrantAt = :at, GSI2PK = :gpk, GSI2SK = :gsk"
+            values.update({":at": to_iso(next_at), ":gpk": keys.schedule_gsi2pk(keys.shard_of(schedule.id)),
+                           ":gsk": keys.due_sk(to_iso(next_at), schedule.id)})
+        else:  # finished: out of the due queue
+            update = "SET nextIndex = :next, updatedAt = :now REMOVE nextGrantAt, GSI2PK, GSI2SK"
+        return {"Update": {
+            "TableName": self.table,
+            "Key": to_wire(keys.schedule_key(schedule.account_id, schedule.id)),
+            "UpdateExpression": update,
+            "ConditionExpression": "nextIndex = :expected AND #status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_wire(values),
+        }}
+
+    def grant_period(self, schedule: ScheduleRecord, expected_index: int, next_index: int, next_at: datetime | None,
+                     grant: GrantRecord, entry: LedgerRecord, now: datetime) -> None:
+        """One period, atomically: the grant (new id only), its ref, its GRANTED entry, and the
+        schedule advanced. A lost race raises ConcurrentUpdate and writes nothing."""
+        ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
+        self.repo._transact([
+            self.repo._grant_put(grant, None),
+            self.repo._put(ref, "attribute_not_exists(PK)"),
+            self.repo._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+            self._advance_op(schedule, expected_index, next_index, next_at, now),
+        ])
+
+    def advance(self, schedule: ScheduleRecord, expected_index: int, next_index: int, next_at: datetime | None,
+                now: datetime) -> None:
+        self.repo._transact([self._advance_op(schedule, expected_index, next_index, next_at, now)])
+
+    def cancel(self, canceled: ScheduleRecord) -> None:
+        """CANCELED and out of the due queue. A run that read it ACTIVE fails its own
+        condition afterwards, so no period is granted after the cancel commits."""
+        self.repo._transact([{"Update": {
+            "TableName": self.table,
+            "Key": to_wire(keys.schedule_key(canceled.account_id, canceled.id)),
+            "UpdateExpression": "SET #status = :canceled, canceledAt = :now, updatedAt = :now "
+                                "REMOVE nextGrantAt, GSI2PK, GSI2SK",
+            "ConditionExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_wire({":canceled": "CANCELED", ":now": to_iso(canceled.updated_at),
+                                                  ":active": "ACTIVE"}),
+        }}])
+

@@ -1,0 +1,112 @@
+"""Queries of the Stripe view: newest-first id-cursor pages of CASH grants and of ledger entries.
+
+Grant ids and entry ids are time-ordered ULIDs and end the sort keys (`GRANT#<id>`, `TXN#<id>`,
+GSI1SK = grant id), so Stripe's `starting_after` / `ending_before` become a key range: no cursor
+item needs to exist or be read, and paging stays stable while new items are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from credits.records import GrantRecord, LedgerRecord
+from credits.store import items as mapping
+from credits.store import keys
+from credits.store.dynamo import DynamoRepository, from_wire, to_wire
+
+_HIGH = "\uffff"  # sorts after every id character
+
+
+def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefix: str, pk: dict[str, Any],
+             starting_after: str | None, ending_before: str | None, limit: int, filters: list[str],
+             values: dict[str, Any], names: dict[str, str], keep: Callable[[dict[str, Any]], bool] | None = None,
+             index: str | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """One page newest first: items strictly older than `starting_after`, or strictly newer than
+    `ending_before` (read oldest first, then reversed). Returns (items, has_more)."""
+    backwards = ending_before is not None
+    cursor = ending_before if backwards else starting_after
+    low, high = prefix, prefix + _HIGH
+    if cursor is not None:
+        if backwards:
+            low = prefix + cursor
+        else:
+            high = prefix + cursor
+    kwargs: dict[str, Any] = {
+        "TableName": repo.table,
+        "KeyConditionExpression": f"{key_condition} AND #sk BETWEEN :low AND :high",
+        "ScanIndexForward": backwards,
+    }
+    if index:
+        kwargs["IndexName"] = index
+    else:
+        kwargs["ConsistentRead"] = True
+    names = {**names, "#sk": key_name}
+    if filters:
+        kwargs["FilterExpression"] = " AND ".join(filters)
+    kwargs["ExpressionAttributeNames"] = names
+    kwargs["ExpressionAttributeValues"] = to_wire({**pk, **values, ":low": low, ":high": high})
+    found: list[dict[str, Any]] = []
+    while len(found) <= limit:
+        kwargs["Limit"] = max(limit + 1 - len(found), 25)
+        response = repo.client.query(**kwargs)
+        for raw in response.get("Items", []):
+            item = from_wire(raw)
+            if cursor is not None and item[key_name] == prefix + cursor:
+                continue  # BETWEEN is inclusive; the cursor itself is not part of the page
+            if keep is None or keep(item):
+                found.append(item)
+        if "LastEvaluatedKey" not in response:
+            break
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    has_more = len(found) > limit
+    found = found[:limit]
+    if backwards:
+        found.reverse()
+    return found, has_more
+
+
+def list_cash_grants(repo: DynamoRepository, account_id: str, customer_id: str | None, *, limit: int,
+                     starting_after: str | None = None, ending_before: str | None = None,
+                     ) -> tuple[list[GrantRecord], bool]:
+    """CASH grants of one customer (its partition) or of the whole account (GSI1), newest first."""
+    filters = ["#type = :cash"]
+    values: dict[str, Any] = {":cash": "CASH"}
+    names = {"#type": "grantType"}
+    if customer_id is not None:
+        items, more = _id_page(repo, key_condition="PK = :pk", key_name="SK", prefix=keys.GRANT_SK_PREFIX,
+                               pk={":pk": keys.customer_pk(account_id, customer_id)}, starting_after=starting_after,
+                               ending_before=ending_before, limit=limit, filters=filters, values=values, names=names)
+    else:
+        items, more = _id_page(repo, key_condition="GSI1PK = :pk", key_name="GSI1SK", prefix="",
+                               pk={":pk": keys.account_grants_gsi1pk(account_id)}, starting_after=starting_after,
+                               ending_before=ending_before, limit=limit, filters=filters, values=values, names=names,
+                               index="GSI1")
+    return [mapping.item_to_grant(i) for i in items], more
+
+
+def list_balance_entries(repo: DynamoRepository, account_id: str, customer_id: str, *, types: tuple[str, ...],
+                         grant_ids: set[str], limit: int, starting_after: str | None = None,
+                         ending_before: str | None = None) -> tuple[list[LedgerRecord], bool]:
+    """Ledger entries of `types` with a non-zero amount, of the grants in `grant_ids`, newest first."""
+    if not grant_ids:
+        return [], False
+    values: dict[str, Any] = {":zero": Decimal(0)}
+    names = {"#entryType": "entryType", "#amount": "amount"}
+    type_keys = []
+    for i, entry_type in enumerate(types):
+        values[f":t{i}"] = entry_type
+        type_keys.append(f":t{i}")
+    filters = [f"#entryType IN ({', '.join(type_keys)})", "#amount > :zero"]
+    if len(grant_ids) == 1:
+        # One grant: let DynamoDB drop the rest before they are returned.
+        filters.append("#grantId = :grant")
+        names["#grantId"] = "grantId"
+        values[":grant"] = next(iter(grant_ids))
+    items, more = _id_page(repo, key_condition="PK = :pk", key_name="SK", prefix=keys.LEDGER_SK_PREFIX,
+                           pk={":pk": keys.customer_pk(account_id, customer_id)}, starting_after=starting_after,
+                           ending_before=ending_before, limit=limit, filters=filters, values=values,
+                           names=names,
+                           keep=lambda item: item.get("grantId") in grant_ids)
+    return [mapping.item_to_entry(i) for i in items], more

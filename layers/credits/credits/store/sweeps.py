@@ -1,0 +1,85 @@
+"""DynamoDB adapter of the expiry sweep's port (credits.expiry.SweepStore): the due-work queries
+on the sparse indexes GSI2 (expiry) and GSI3 (expiring-soon notices), and the sweep's writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from credits.clock import to_iso
+from credits.records import GrantRecord, LedgerRecord
+from credits.store import items as mapping
+from credits.store import keys
+from credits.store.dynamo import DynamoRepository, from_wire, to_wire
+
+# Notice items are kept a while after the expiry (audit), then DynamoDB's TTL removes them; the
+# REMOVE stream record publishes nothing.
+NOTICE_RETENTION = timedelta(days=90)
+
+_QUEUES = {
+    # queue: (index, partition attribute, sort attribute, partition key of a shard)
+    "EXPIRY": ("GSI2", "GSI2PK", "GSI2SK", keys.expiry_gsi2pk),
+    "NOTICE": ("GSI3", "GSI3PK", "GSI3SK", keys.notice_gsi3pk),
+}
+
+
+def notice_item(notice: Any) -> dict[str, Any]:
+    """The item of an credits.expiry.ExpiringNotice (entity NOTICE; its INSERT is the event)."""
+    expires_iso = to_iso(notice.expires_at)
+    return {
+        **keys.notice_key(notice.account_id, notice.grant_id, f"EXPIRING_SOON#{expires_iso}#v{notice.grant_version}"),
+        "entity": "NOTICE",
+        "kind": "EXPIRING_SOON",
+        "accountId": notice.account_id,
+        "customerId": notice.customer_id,
+        "grantId": notice.grant_id,
+        "grantType": notice.grant_type,
+        **({"currency": notice.currency} if notice.currency else {}),
+        **({"metricId": notice.metric_id} if notice.metric_id else {}),
+        "name": notice.name,
+        "expiresAt": expires_iso,
+        "expiryDate": notice.expiry_date,
+        "currentBalance": notice.current_balance,
+        "createdAt": to_iso(notice.created_at),
+        "expiration": int((notice.expires_at + NOTICE_RETENTION).timestamp()),
+    }
+
+
+class DynamoSweepStore:
+    def __init__(self, repo: DynamoRepository):
+        self.repo = repo
+
+    def due_keys(self, queue: str, shard: int, until: datetime, page_size: int = 100) -> Iterator[tuple[str, str]]:
+        index, pk_attr, sk_attr, shard_pk = _QUEUES[queue]
+        kwargs: dict[str, Any] = {
+            "TableName": self.repo.table,
+            "IndexName": index,
+            # Sort keys are "<instant>#<grantId>": everything due by `until`, whatever the id.
+            "KeyConditionExpression": "#pk = :pk AND #sk <= :until",
+            "ExpressionAttributeNames": {"#pk": pk_attr, "#sk": sk_attr},
+            "ExpressionAttributeValues": to_wire({":pk": shard_pk(shard), ":until": keys.due_sk(to_iso(until), "\uffff")}),
+            "Limit": page_size,
+        }
+        while True:
+            response = self.repo.client.query(**kwargs)
+            for item in response.get("Items", []):
+                key = from_wire(item)
+                yield key["PK"], key["SK"]
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def read_grant(self, key: tuple[str, str]) -> GrantRecord | None:
+        item = self.repo._get({"PK": key[0], "SK": key[1]})  # noqa: SLF001 - same package
+        return mapping.item_to_grant(item) if item and item.get("entity") == "GRANT" else None
+
+    def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None:
+        self.repo.save_grant(grant, expected_version, entries)
+
+    def save_noticed(self, grant: GrantRecord, expected_version: int, notice: Any) -> None:
+        # The version condition already makes this once per grant; attribute_not_exists guards the
+        # notice itself, so even a bug elsewhere cannot publish it twice.
+        put = {"Put": {"TableName": self.repo.table, "Item": to_wire(notice_item(notice)),
+                       "ConditionExpression": "attribute_not_exists(PK)"}}
+        self.repo.save_grant(grant, expected_version, (), extra=[put])
