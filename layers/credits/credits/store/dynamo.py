@@ -203,9 +203,11 @@ class DynamoRepository:
                 names[f"#{attr}"] = attr
                 values[f":{attr}"] = value
         if query.status:
-            filters.append(_STATUS_FILTERS[query.status])
-            values[":now"] = to_iso(now)
-            if query.status in ("DEPLETED", "ACTIVE"):
+            expression = _STATUS_FILTERS[query.status]
+            filters.append(expression)
+            if ":now" in expression:
+                values[":now"] = to_iso(now)
+            if ":zero" in expression:
                 values[":zero"] = Decimal(0)
         if filters:
             base["FilterExpression"] = " AND ".join(filters)

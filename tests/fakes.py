@@ -1,0 +1,171 @@
+"""In-memory adapters of the ports, for testing the core without AWS.
+
+They honour the same conditions as the DynamoDB adapter (version checks, create-once), so the
+contract tests in tests/contract run unchanged against both."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from credits.errors import ConcurrentUpdate, InvalidRequest
+from credits.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+
+
+class InMemoryRepository:
+    def __init__(self) -> None:
+        self.grants: dict[tuple[str, str], GrantRecord] = {}
+        self.entries: list[LedgerRecord] = []
+        self.applications: dict[tuple[str, str], ApplicationRecord] = {}
+        self.api_keys: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    # ---- api keys
+    def put_api_key(self, key_hash: str, account_id: str) -> None:
+        self.api_keys[key_hash] = account_id
+
+    def account_for_api_key(self, key_hash: str) -> str | None:
+        return self.api_keys.get(key_hash)
+
+    # ---- grants
+    def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
+        return self.grants.get((account_id, grant_id))
+
+    def get_customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None:
+        grant = self.grants.get((account_id, grant_id))
+        return grant if grant and grant.customer_id == customer_id else None
+
+    def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]:
+        with self._lock:
+            return [g for (a, _), g in sorted(self.grants.items()) if a == account_id and g.customer_id == customer_id]
+
+    def _check_version(self, grant: GrantRecord, expected: int | None) -> None:
+        current = self.grants.get((grant.account_id, grant.id))
+        if expected is None:
+            if current is not None:
+                raise ConcurrentUpdate("exists")
+        elif current is None or current.version != expected:
+            raise ConcurrentUpdate("version")
+
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
+        with self._lock:
+            self._check_version(grant, None)
+            self.grants[(grant.account_id, grant.id)] = grant
+            self.entries.append(entry)
+
+    def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=()) -> None:
+        with self._lock:
+            self._check_version(grant, expected_version)
+            self.grants[(grant.account_id, grant.id)] = grant
+            self.entries.extend(entries)
+
+    def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
+        with self._lock:
+            self._check_version(grant, expected_version)
+            del self.grants[(grant.account_id, grant.id)]
+            self.entries.append(entry)
+
+    def list_grants(self, account_id: str, query: Any, now: datetime) -> Page:
+        items = [g for (a, _), g in self.grants.items() if a == account_id
+                 and (query.customer_id is None or g.customer_id == query.customer_id)
+                 and (query.type is None or g.type == query.type)
+                 and (query.currency is None or g.currency == query.currency)
+                 and (query.metric_id is None or g.metric_id == query.metric_id)
+                 and (query.status is None or g.status_at(now) == query.status)]
+        items.sort(key=lambda g: g.id, reverse=True)
+        return _page(items, query, key=lambda g: g.id)
+
+    # ---- ledger
+    def list_ledger(self, account_id: str, customer_id: str, query: Any) -> Page:
+        items = [e for e in self.entries if e.account_id == account_id and e.customer_id == customer_id
+                 and (query.grant_id is None or e.grant_id == query.grant_id)
+                 and (query.type is None or e.type == query.type)
+                 and (query.start is None or e.created_at >= query.start)
+                 and (query.end is None or e.created_at < query.end)]
+        items.sort(key=lambda e: e.id)
+        return _page(items, query, key=lambda e: e.id, reverse=False)
+
+    def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]:
+        return sorted((e for e in self.entries if e.account_id == account_id and e.grant_id == grant_id), key=lambda e: e.id)
+
+    # ---- applications
+    def get_application(self, account_id: str, invoice_id: str) -> ApplicationRecord | None:
+        return self.applications.get((account_id, invoice_id))
+
+    def commit_application(self, app: ApplicationRecord, expected_version: int | None, grants, entries) -> None:
+        with self._lock:
+            current = self.applications.get((app.account_id, app.invoice_id))
+            if (expected_version is None and current is not None) or (
+                    expected_version is not None and (current is None or current.version != expected_version)):
+                raise ConcurrentUpdate("application")
+            grants = list(grants)
+            for grant, version in grants:
+                self._check_version(grant, version)
+            self.applications[(app.account_id, app.invoice_id)] = app
+            for grant, _ in grants:
+                self.grants[(grant.account_id, grant.id)] = grant
+            self.entries.extend(entries)
+
+
+def _page(items: list, query: Any, *, key, reverse: bool = True) -> Page:
+    """Cursor = the key of the boundary item (plain, since this fake has no tamper concerns)."""
+    if query.after:
+        keys = [key(i) for i in items]
+        if query.after not in keys:
+            raise InvalidRequest("after is not a valid cursor", field="after")
+        start = keys.index(query.after) + 1
+        chunk = items[start:start + query.limit]
+        before = key(chunk[0]) if chunk else None
+        after = key(chunk[-1]) if start + query.limit < len(items) and chunk else None
+    elif query.before:
+        keys = [key(i) for i in items]
+        if query.before not in keys:
+            raise InvalidRequest("before is not a valid cursor", field="before")
+        end = keys.index(query.before)
+        begin = max(0, end - query.limit)
+        chunk = items[begin:end]
+        before = key(chunk[0]) if begin > 0 and chunk else None
+        after = key(chunk[-1]) if chunk else None
+    else:
+        chunk = items[: query.limit]
+        before = None
+        after = key(chunk[-1]) if len(items) > query.limit else None
+    return Page(items=chunk, after=after, before=before, total=len(items))
+
+
+def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerRecord],
+                                applications: list[ApplicationRecord]) -> list[str]:
+    """The contract's ledger invariant, for every grant: original - applied + released - expired
+    - voided = currentBalance, and pendingAmount = what PENDING applications hold of it."""
+    from collections import defaultdict
+    from decimal import Decimal
+
+    from credits.applications import by_grant
+
+    problems = []
+    pending: dict[str, Decimal] = defaultdict(Decimal)
+    for app in applications:
+        if app.status in ("PENDING", "COMMITTING", "SETTLING") or (app.status == "RELEASING" and app.transition_from == "PENDING"):
+            done = set(app.done_grant_ids)
+            for grant_id, amount in by_grant(list(app.allocations)).items():
+                if grant_id not in done:
+                    pending[grant_id] += amount
+    for grant in grants:
+        own = [e for e in entries if e.grant_id == grant.id]
+        total = grant.original_amount
+        for e in own:
+            if e.type == "APPLIED":
+                total -= e.amount
+            elif e.type == "RELEASED":
+                total += e.amount
+            elif e.type in ("EXPIRED", "VOIDED"):
+                total -= e.amount
+        if total != grant.current_balance:
+            problems.append(f"{grant.id}: ledger says {total}, balance is {grant.current_balance}")
+        if pending[grant.id] != grant.pending_amount:
+            problems.append(f"{grant.id}: pending {grant.pending_amount}, applications hold {pending[grant.id]}")
+        if grant.current_balance < 0 or grant.pending_amount < 0:
+            problems.append(f"{grant.id}: negative balance")
+    return problems
