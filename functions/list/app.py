@@ -6,11 +6,17 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from credits.routes import stripe as stripe_routes
 from credits.api import account_id, lambda_entry, make_resolver
 from credits.container import application_service, query_service
+from credits.reports import CreditReport
 from credits.models import Application, CreditBalance, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
 
 app = make_resolver()
+app.include_router(stripe_routes.list_router)
+from credits.routes import schedules as schedule_routes  # noqa: E402 - router included right here
+
+app.include_router(schedule_routes.list_router)
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
@@ -68,6 +74,18 @@ def list_transactions(
 @app.get("/credit-applications/<invoiceId>", summary="Get the credit application of an invoice")
 def get_application(invoiceId: Annotated[str, Path()]) -> Application:
     return application_service().get(account_id(app), invoiceId)
+
+
+@app.get("/reports/credits", summary="Credit activity in a window and the liability outstanding at its end")
+def get_report(
+    from_: Annotated[Timestamp, Query(alias="from")],
+    to: Annotated[Timestamp, Query()],
+    customerId: Annotated[Identifier | None, Query()] = None,
+    type: Annotated[Literal["CASH", "USAGE"] | None, Query()] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+) -> CreditReport:
+    return query_service().report(account_id(app), from_, to, customer_id=customerId, grant_type=type,
+                                  currency=currency.upper() if currency else None)
 
 
 lambda_handler = lambda_entry(app)

@@ -171,7 +171,8 @@ def entry(grant: GrantRecord, type_: str, amount: Decimal, now: datetime, **extr
 
 def grant_context(grant: GrantRecord) -> dict[str, Any]:
     """What every event about a grant needs to say, carried on its ledger entries."""
-    return {"grantType": grant.type, "currency": grant.currency, "metricId": grant.metric_id, "name": grant.name}
+    return {"grantType": grant.type, "currency": grant.currency, "metricId": grant.metric_id, "name": grant.name,
+            "customerId": grant.customer_id, "pricePerUnit": grant.price_per_unit}
 
 
 def patch_grant(grant: GrantRecord, body: UpdateGrantRequest, now: datetime) -> tuple[GrantRecord, list[LedgerRecord]]:

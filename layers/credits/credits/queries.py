@@ -72,6 +72,13 @@ class QueryService:
         return CreditBalance(customerId=customer_id, asOf=to_iso(now),
                              balances=balance_rows(grants, now, timedelta(days=expiring_within_days)))
 
+    def report(self, account_id: str, start: datetime, end: datetime, **filters):
+        from credits.reports import report
+
+        if end <= start:
+            raise InvalidRequest("to must be after from", field="to")
+        return report(self.repo, account_id, start, end, **filters)
+
     def transactions(self, account_id: str, customer_id: str, query) -> LedgerEntryList:
         if query.after and query.before:
             raise InvalidRequest("give after or before, not both", field="before")

@@ -264,6 +264,23 @@ class DynamoRepository:
                                                         ":sk": keys.LEDGER_SK_PREFIX, ":g": grant_id})}
         return [mapping.item_to_entry(item) for item in self._query_all(kwargs)]
 
+    def account_ledger_until(self, account_id: str, end: datetime, *, customer_id: str | None = None) -> list[LedgerRecord]:
+        """Every ledger entry created before `end`, oldest first: the customer's partition when
+        a customer is given, else the account's ledger index (GSI1)."""
+        from credits.ids import ulid_floor
+
+        bound = "cbtxn_" + ulid_floor(int(end.timestamp() * 1000))[:10]
+        if customer_id:
+            kwargs = {"TableName": self.table, "ConsistentRead": True,
+                      "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
+                      "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
+                                                            ":low": keys.LEDGER_SK_PREFIX, ":high": keys.ledger_sk(bound)})}
+        else:
+            kwargs = {"TableName": self.table, "IndexName": "GSI1",
+                      "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :high",
+                      "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id), ":high": bound})}
+        return [mapping.item_to_entry(item) for item in self._query_all(kwargs)]
+
     def find_entry(self, account_id: str, entry_id: str) -> LedgerRecord | None:
         kwargs = {"TableName": self.table, "IndexName": "GSI1",
                   "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK = :sk",
