@@ -8,13 +8,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from credits.errors import ServiceError, Unauthorized
 
-logger = Logger(service="credits")
+from credits.telemetry import logger
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
@@ -243,7 +242,6 @@ def lambda_entry(app: APIGatewayRestResolver, commands: Callable[[dict[str, Any]
     """Build a function's lambda_handler: API Gateway events go to the resolver, EventBridge
     commands to `commands`, anything else (a direct invocation) to `direct`."""
 
-    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> Any:
         if is_api_gateway_event(event):
             return http_entry(app, event, context)
@@ -253,4 +251,6 @@ def lambda_entry(app: APIGatewayRestResolver, commands: Callable[[dict[str, Any]
             return direct(event, context)
         raise ValueError("unsupported event: expected an API Gateway proxy event")
 
-    return handler
+    from credits.telemetry import instrument
+
+    return instrument(handler, correlation_id_path="requestContext.requestId")

@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from credits import money
+from credits import money, telemetry
 from credits.burndown import Allocation as Alloc
 from credits.burndown import BurnGrant, BurnLine, apply_allocations, burndown, line_amount, summarize
 from credits.clock import to_iso, utcnow
@@ -207,6 +207,8 @@ class ApplicationService:
                 self.after_chunk(chunk_index)
             if done:
                 break
+        if created:
+            telemetry.count("ApplicationsCreated")
         if request.settle:
             return self.settle(account_id, request.invoiceId), created
         app = self.repo.get_application(account_id, request.invoiceId)

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from credits import money
+from credits import money, telemetry
 from credits.clock import expiry_instant, start_of_day, to_iso
 from credits.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
 from credits.ids import new_entry_id, new_grant_id
@@ -244,6 +244,9 @@ class GrantService:
         now = self.clock()
         grant = build_grant(account_id, body, now)
         self.repo.create_grant(grant, granted_entry(grant, now))
+        telemetry.count("GrantsCreated")
+        telemetry.amount(f"Granted{grant.type.title()}", grant.original_amount,
+                         grant.currency if grant.type == "CASH" else None)
         return grant
 
     def get(self, account_id: str, grant_id: str) -> GrantRecord:
@@ -267,7 +270,9 @@ class GrantService:
         return self._change(account_id, grant_id, lambda g, now: patch_grant(g, body, now))
 
     def void(self, account_id: str, grant_id: str, reason: str) -> GrantRecord:
-        return self._change(account_id, grant_id, lambda g, now: void_grant(g, reason, now))
+        grant = self._change(account_id, grant_id, lambda g, now: void_grant(g, reason, now))
+        telemetry.count("GrantsVoided")
+        return grant
 
     def expire_now(self, account_id: str, grant_id: str) -> GrantRecord:
         def decide(grant: GrantRecord, now: datetime):
