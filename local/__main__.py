@@ -1,0 +1,71 @@
+"""`python -m local`: the Docker-free equivalent of `sam local start-api` + `start-lambda`.
+
+Flags override environment variables: PORT (3000), LAMBDA_PORT (3001), DYNAMODB_PORT (8000,
+0 = a free port), EVENTS_PORT (0), TABLE_NAME (credits-local), CREDITS_EXPIRY_INTERVAL_SECONDS
+(60, 0 = off), CREDITS_API_KEYS ("key:account,…"; unset = one generated dev key),
+CREDITS_WEBHOOK_URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from local.dynamodb import LocalStackError
+from local.stack import banner, parse_api_keys, start_stack
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=_env_int("PORT", 3000))
+    parser.add_argument("--lambda-port", type=int, default=_env_int("LAMBDA_PORT", 3001))
+    parser.add_argument("--dynamodb-port", type=int, default=_env_int("DYNAMODB_PORT", 8000))
+    parser.add_argument("--events-port", type=int, default=_env_int("EVENTS_PORT", 0))
+    parser.add_argument("--table-name", default=os.environ.get("TABLE_NAME") or "credits-local")
+    parser.add_argument(
+        "--expiry-interval", type=float, default=float(os.environ.get("CREDITS_EXPIRY_INTERVAL_SECONDS") or 60)
+    )
+    parser.add_argument("--webhook-url", default=os.environ.get("CREDITS_WEBHOOK_URL") or None)
+    parser.add_argument("--quiet", action="store_true", help="no access log lines")
+    args = parser.parse_args(argv)
+
+    stopping = threading.Event()
+    # Handlers first: a Ctrl-C during start-up still unwinds what was started.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    try:
+        stack = start_stack(
+            port=args.port,
+            lambda_port=args.lambda_port,
+            dynamodb_port=args.dynamodb_port,
+            api_keys=parse_api_keys(os.environ.get("CREDITS_API_KEYS")),
+            expiry_interval=args.expiry_interval or None,
+            webhook_url=args.webhook_url,
+            table_name=args.table_name,
+            events_port=args.events_port,
+            quiet=args.quiet,
+        )
+    except (LocalStackError, ValueError, OSError) as exc:
+        print(f"local: cannot start: {exc}", file=sys.stderr)
+        return 1
+    print(banner(stack), flush=True)
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        print("local: stopping …", file=sys.stderr, flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

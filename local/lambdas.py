@@ -1,0 +1,266 @@
+"""Running the template's functions in this process, as Lambda would run them.
+
+Each `functions/<name>/app.py` is a module called `app`; they are loaded under unique names
+(`fn_grant_app`, …) so they do not collide, lazily and once, and may be called from many threads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from local.template import FunctionSpec, function_globals, layer_dirs, resolve_environment
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+
+Handler = Callable[[Any, Any], Any]
+
+
+class HandlerNotFound(Exception):
+    """The function's module has no handler (yet): Lambda's Runtime.HandlerNotFound."""
+
+
+class UnknownFunction(KeyError):
+    pass
+
+
+class LambdaContext:
+    """What Lambda passes as `context` (the attributes Powertools and handlers read)."""
+
+    def __init__(self, spec: FunctionSpec):
+        self.function_name = spec.logical_id
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.logical_id}"
+        self.memory_limit_in_mb = spec.memory_size
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.logical_id}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self.identity = None
+        self.client_context = None
+        self.tenant_id = None
+        self._deadline = time.monotonic() + spec.timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def local_environment(
+    template: dict[str, Any],
+    specs: dict[str, FunctionSpec],
+    *,
+    table_name: str,
+    dynamodb_url: str,
+    events_url: str,
+    event_bus_name: str = "credits-local",
+) -> dict[str, str]:
+    """The functions' environment, resolved locally: Globals.Function.Environment (plus each
+    function's own variables — one process, so one shared environment) and the local endpoints."""
+    refs = {"CreditsTable": table_name, "CreditsEventBus": event_bus_name, "EnableSwagger": "true"}
+    variables = dict((function_globals(template).get("Environment") or {}).get("Variables") or {})
+    for spec in specs.values():
+        variables.update(spec.environment)
+    env = resolve_environment(template, variables, refs)
+    env.update(
+        {
+            "DYNAMODB_ENDPOINT_URL": dynamodb_url,
+            "EVENTS_ENDPOINT_URL": events_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        }
+    )
+    env.pop("AWS_SESSION_TOKEN", None)
+    # Cosmetic defaults the developer may override from the shell.
+    for key, value in {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"}.items():
+        env[key] = os.environ.get(key, value)
+    return env
+
+
+class EnvironmentPatch:
+    """Sets variables in os.environ and puts the previous values back on `restore()`; may be
+    applied again later (tests run the stack in-process, and the rest of the session must not
+    inherit its environment)."""
+
+    _MISSING = object()
+    _CLEARED = ("AWS_SESSION_TOKEN", "AWS_PROFILE")  # must not mix with the fake credentials
+
+    def __init__(self, values: dict[str, str]):
+        self.values = dict(values)
+        self._saved: dict[str, Any] | None = None
+
+    def apply(self) -> None:
+        if self._saved is not None:
+            return
+        self._saved = {k: os.environ.get(k, self._MISSING) for k in [*self.values, *self._CLEARED]}
+        for key in self._CLEARED:
+            os.environ.pop(key, None)
+        os.environ.update(self.values)
+
+    def restore(self) -> None:
+        if self._saved is None:
+            return
+        for key, value in self._saved.items():
+            if value is self._MISSING:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved = None
+
+
+def add_layers_to_path(template: dict[str, Any]) -> None:
+    """Lambda puts each layer's python/ on sys.path; here the source dir (layers/credits)."""
+    for path in layer_dirs(template):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+
+
+class FunctionRuntime:
+    """Loads handlers lazily (once, thread-safely) and invokes them with a fake context."""
+
+    _import_lock = threading.RLock()  # module loading touches sys.path / sys.modules
+
+    def __init__(self, specs: dict[str, FunctionSpec]):
+        self.specs = specs
+        self._handlers: dict[str, Handler | None] = {}
+        self._overrides: dict[str, Handler] = {}
+        self._listeners: list[Callable[[str], None]] = []
+
+    def spec(self, name: str) -> FunctionSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise UnknownFunction(name) from None
+
+    def _load(self, spec: FunctionSpec) -> Handler | None:
+        path = spec.handler_file
+        if not path.is_file():
+            return None
+        module_name = f"fn_{spec.code_uri.name}_{path.stem}".replace("-", "_")
+        with self._import_lock:
+            if module_name in sys.modules:
+                module: ModuleType = sys.modules[module_name]
+            else:
+                module_spec = importlib.util.spec_from_file_location(module_name, path)
+                assert module_spec and module_spec.loader
+                module = importlib.util.module_from_spec(module_spec)
+                # In sys.modules before exec: dataclasses / pydantic look their module up there.
+                sys.modules[module_name] = module
+                # The code dir is the root of the package in Lambda; sibling modules of app.py
+                # are importable while it loads (they share one sys.modules here).
+                sys.path.insert(0, str(spec.code_uri))
+                try:
+                    module_spec.loader.exec_module(module)
+                except BaseException:
+                    sys.modules.pop(module_name, None)
+                    raise
+                finally:
+                    sys.path.remove(str(spec.code_uri))
+        handler = getattr(module, spec.handler_name, None)
+        return handler if callable(handler) else None
+
+    def handler(self, name: str) -> Handler | None:
+        """The function's handler (loading its module on first use), or None if it has none."""
+        if name in self._overrides:
+            return self._overrides[name]
+        spec = self.spec(name)
+        if name not in self._handlers:
+            with self._import_lock:
+                if name not in self._handlers:
+                    self._handlers[name] = self._load(spec)
+        return self._handlers[name]
+
+    def has_handler(self, name: str) -> bool:
+        try:
+            return self.handler(name) is not None
+        except UnknownFunction:
+            return False
+
+    def invoke(self, name: str, event: Any) -> Any:
+        """Call the handler; its exceptions propagate (callers shape them as Lambda would)."""
+        spec = self.spec(name)
+        handler = self.handler(name)
+        if handler is None:
+            raise HandlerNotFound(f"Handler '{spec.handler_name}' missing on module '{spec.handler.rpartition('.')[0]}'")
+        context = LambdaContext(spec)
+        started = time.monotonic()
+        try:
+            return handler(event, context)
+        finally:
+            elapsed = time.monotonic() - started
+            if elapsed > spec.timeout:
+                print(
+                    f"local: {name} ran {elapsed:.1f}s, longer than its Timeout of {spec.timeout}s "
+                    "(Lambda would have stopped it)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    # -- test hooks ------------------------------------------------------------------------
+
+    @contextmanager
+    def override(self, name: str, handler: Handler) -> Iterator[None]:
+        """Replace a function's handler for the duration of a `with` block (tests)."""
+        self.spec(name)
+        previous = self._overrides.get(name)
+        self._overrides[name] = handler
+        self._changed(name)
+        try:
+            yield
+        finally:
+            if previous is None:
+                self._overrides.pop(name, None)
+            else:
+                self._overrides[name] = previous
+            self._changed(name)
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self, name: str) -> None:
+        for listener in self._listeners:
+            listener(name)
+
+
+def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
+    """The body Lambda returns for an unhandled error (what botocore callers see)."""
+    error_type = "Runtime.HandlerNotFound" if isinstance(exc, HandlerNotFound) else type(exc).__name__
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type,
+        "requestId": str(uuid.uuid4()),
+        "stackTrace": _function_frames(exc),
+    }
+
+
+def _function_frames(exc: BaseException) -> list[str]:
+    """The traceback without the local stack's own frames (Lambda shows only the function's)."""
+    here = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(here)]
+    return [line.rstrip("\n") for line in traceback.format_list(frames)]
+
+
+def log_exception(prefix: str, exc: BaseException) -> None:
+    print(f"local: {prefix}:", file=sys.stderr)
+    traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()
+
+
+def resolve_function_name(raw: str) -> str:
+    """Logical id from `Name`, `Name:qualifier` or a full function ARN."""
+    if raw.startswith("arn:"):
+        parts = raw.split(":")
+        return parts[6] if len(parts) > 6 else raw
+    return raw.split(":", 1)[0]
