@@ -390,6 +390,13 @@ class Gateway:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch  # noqa: N815
 
+            def __getattr__(self, name: str):
+                # Any other method (TRACE, QUERY, …) goes to the router too, which answers 403/405
+                # as API Gateway would, instead of http.server's HTML 501.
+                if name.startswith("do_"):
+                    return self._dispatch
+                raise AttributeError(name)
+
         class QuietApiHandler(ApiHandler):
             quiet = True
 

@@ -16,6 +16,8 @@ class BodyTooLarge(Exception):
 
 
 class Server(ThreadingHTTPServer):
+    # 20+ concurrent clients must queue, not be reset (socketserver defaults to 5).
+    request_queue_size = 128
     daemon_threads = True  # idle keep-alive connections must not keep the process alive
     allow_reuse_address = True
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from credits.api import JSON, account_id, lambda_entry, make_resolver
+from credits.commands import handle_command
 from credits.container import application_service
 from credits.models import Application, ApplyRequest
 
@@ -36,4 +37,4 @@ def release(invoiceId: Annotated[str, Path()]) -> Application:
     return application_service().release(account_id(app), invoiceId)
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, commands=handle_command, direct=handle_command)

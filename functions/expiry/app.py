@@ -1,17 +1,21 @@
-"""ExpiryFunction: the EventBridge schedule (or a direct invoke) runs a sweep now and returns
-what it did as JSON. Each due-work job is one line here."""
+"""ExpiryFunction: the EventBridge schedule (or a direct invoke) runs the due work now and
+returns what it did as JSON: expiry and expiring-soon notices, then recurring grants."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from credits import expiry
+from credits.container import expiry_service
+from credits.schedules import run_due_schedules
+from credits.telemetry import count, instrument
 
 
-def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+def handler(event: Any, context: Any) -> dict[str, Any]:
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-    result: dict[str, Any] = {}
-    result["expiry"] = expiry.default_service().run(remaining_ms=remaining_ms).model_dump(mode="json")
-    # Recurring grants (schedules.run_due) go here, one more line:
-    # result["schedules"] = schedules.run_due(remaining_ms=remaining_ms).model_dump(mode="json")
-    return result
+    summary = expiry_service().run(remaining_ms=remaining_ms)
+    count("GrantsExpired", summary.expired)
+    count("ExpiringSoonNotices", summary.notices)
+    return {"expiry": summary.model_dump(mode="json"), "schedules": run_due_schedules(remaining_ms=remaining_ms)}
+
+
+lambda_handler = instrument(handler)

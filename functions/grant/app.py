@@ -7,12 +7,17 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from credits.routes import schedules as schedule_routes
+from credits.routes import stripe as stripe_routes
 from credits.api import account_id, lambda_entry, make_resolver
+from credits.commands import handle_command
 from credits.container import grant_service
 from credits.models import CreateGrantRequest, Grant, UpdateGrantRequest
 from credits.views import grant_view
 
 app = make_resolver()
+app.include_router(stripe_routes.grant_router)
+app.include_router(schedule_routes.grant_router)
 
 
 @app.post("/credit-grants", status_code=201, summary="Create a credit grant")
@@ -27,10 +32,10 @@ def update_grant(grantId: Annotated[str, Path()], body: Annotated[UpdateGrantReq
     return grant_view(service.patch(account_id(app), grantId, body), service.clock())
 
 
-@app.delete("/credit-grants/<grantId>", summary="Delete a grant that nothing was applied from")
+@app.delete("/credit-grants/<grantId>", status_code=204, summary="Delete a grant that nothing was applied from")
 def delete_grant(grantId: Annotated[str, Path()]) -> Response[None]:
     grant_service().delete(account_id(app), grantId)
     return Response(status_code=204, body=None)
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, commands=handle_command, direct=handle_command)

@@ -6,19 +6,22 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
+from credits.routes import schedules as schedule_routes
 from credits.routes import stripe as stripe_routes
 from credits.api import account_id, lambda_entry, make_resolver
 from credits.container import application_service, query_service
 from credits.reports import CreditReport
-from credits.models import Application, CreditBalance, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
+from credits.models import Application, CreditBalance, SupportedCurrency, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
 
 app = make_resolver()
 app.include_router(stripe_routes.list_router)
-from credits.routes import schedules as schedule_routes  # noqa: E402 - router included right here
-
 app.include_router(schedule_routes.list_router)
+from credits.openapi import enable_swagger  # noqa: E402
+
+enable_swagger(app, path="/swagger")  # GET /swagger: Swagger UI, 404 unless ENABLE_SWAGGER=true
 
 Limit = Annotated[int, Query(ge=1, le=100)]
+CurrencyFilter = Annotated[SupportedCurrency | None, Query()]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 
 
@@ -27,7 +30,7 @@ def list_grants(
     customerId: Annotated[Identifier | None, Query()] = None,
     status: Annotated[Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"] | None, Query()] = None,
     type: Annotated[Literal["CASH", "USAGE"] | None, Query()] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    currency: CurrencyFilter = None,
     metricId: Annotated[Identifier | None, Query()] = None,
     limit: Limit = 20,
     after: Cursor = None,
@@ -35,7 +38,7 @@ def list_grants(
 ) -> GrantList:
     from credits.store.dynamo import GrantQuery
 
-    query = GrantQuery(customer_id=customerId, status=status, type=type, currency=currency.upper() if currency else None,
+    query = GrantQuery(customer_id=customerId, status=status, type=type, currency=currency,
                        metric_id=metricId, limit=limit, after=after, before=before)
     return query_service().list_grants(account_id(app), query)
 
@@ -82,10 +85,10 @@ def get_report(
     to: Annotated[Timestamp, Query()],
     customerId: Annotated[Identifier | None, Query()] = None,
     type: Annotated[Literal["CASH", "USAGE"] | None, Query()] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")] = None,
+    currency: CurrencyFilter = None,
 ) -> CreditReport:
     return query_service().report(account_id(app), from_, to, customer_id=customerId, grant_type=type,
-                                  currency=currency.upper() if currency else None)
+                                  currency=currency)
 
 
 lambda_handler = lambda_entry(app)

@@ -5,11 +5,14 @@ is reported in batchItemFailures and redelivered (with the same event ids) — n
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from credits.events import events_from_stream_record
 from credits.publish import PublishFailed, publisher
+from credits.telemetry import count, instrument
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -18,8 +21,12 @@ def record_handler(record: DynamoDBRecord) -> int:
     events = events_from_stream_record(record)
     if events and not all(publisher().publish(events)):
         raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")
+    count("EventsPublished", len(events))
     return len(events)
 
 
-def lambda_handler(event, context):
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+lambda_handler = instrument(handler)

@@ -6,12 +6,15 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
+from credits.routes import stripe as stripe_routes
 from credits.api import account_id, lambda_entry, make_resolver
+from credits.commands import handle_command
 from credits.container import grant_service
 from credits.models import Grant, VoidGrantRequest
 from credits.views import grant_view
 
 app = make_resolver()
+app.include_router(stripe_routes.void_router)
 
 
 @app.post("/credit-grants/<grantId>/void", summary="Void a credit grant (removes its remaining balance)")
@@ -20,4 +23,4 @@ def void_grant(grantId: Annotated[str, Path()], body: Annotated[VoidGrantRequest
     return grant_view(service.void(account_id(app), grantId, body.reason), service.clock())
 
 
-lambda_handler = lambda_entry(app)
+lambda_handler = lambda_entry(app, commands=handle_command, direct=handle_command)

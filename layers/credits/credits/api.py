@@ -9,7 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from credits.errors import ServiceError, Unauthorized
 
@@ -155,6 +158,28 @@ def make_resolver() -> APIGatewayRestResolver:
         message = "; ".join(d["message"] for d in details[:5]) or "invalid request"
         return respond(400, "validation_error", message, details, details[0]["field"] if details else None)
 
+    def reject_unknown_query(app: APIGatewayRestResolver, next_middleware: Callable) -> Response:
+        """Unknown query parameters are a 400, like unknown body fields (JSON API only: the /v1
+        routes parse their own bracketed parameters)."""
+        route = app.context.get("_route")
+        given = set((app.current_event.raw_event.get("multiValueQueryStringParameters") or {}).keys()) | set(
+            (app.current_event.raw_event.get("queryStringParameters") or {}).keys())
+        if route is not None and given and not _is_stripe_path(app) and route.path != "/swagger":
+            allowed = {p.alias for p in route.dependant.query_params}
+            unknown = sorted(given - allowed)
+            if unknown:
+                details = [{"field": name, "message": f"{name}: is not a known query parameter"} for name in unknown]
+                return respond(400, "validation_error", "; ".join(d["message"] for d in details[:5]), details)
+        return next_middleware(app)
+
+    app.use(middlewares=[reject_unknown_query])
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _content_type(exc: RequestUnsupportedContentType) -> Response:
+        expected = "application/x-www-form-urlencoded" if _is_stripe_path(app) else "application/json"
+        return respond(400, "validation_error", f"Content-Type must be {expected}",
+                       [{"field": "Content-Type", "message": f"Content-Type must be {expected}"}], "Content-Type")
+
     @app.exception_handler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
         return respond(exc.status, exc.code, exc.message, exc.details, exc.field)
@@ -208,7 +233,10 @@ def _body_size(event: dict[str, Any]) -> int:
 def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *,
                idempotent_posts: bool = True) -> dict[str, Any]:
     """Handle an API Gateway event: size limit, Idempotency-Key on POSTs, then the resolver."""
-    is_stripe = str(event.get("path", "")).startswith("/v1/")
+    path = str(event.get("path", ""))
+    is_stripe = path.startswith("/v1/")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path + "".join((event.get("pathParameters") or {}).values())):
+        return _error_dict(400, "validation_error", "the path contains control characters", is_stripe, field="path")
     if _body_size(event) > MAX_BODY_BYTES:
         return _error_dict(413, "payload_too_large", f"request body is larger than {MAX_BODY_BYTES} bytes", is_stripe)
     if event.get("isBase64Encoded"):
@@ -218,6 +246,12 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
             event = {**event, "body": base64.b64decode(event.get("body") or "").decode("utf-8"), "isBase64Encoded": False}
         except (ValueError, UnicodeDecodeError):
             return _error_dict(400, "validation_error", "body is not valid UTF-8", is_stripe, field="body")
+    if not is_stripe and event.get("body"):
+        # The JSON API reads every body as JSON, whatever Content-Type says (curl -d sends a form type).
+        headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+        event = {**event, "headers": {**headers, "Content-Type": JSON},
+                 "multiValueHeaders": {k: v for k, v in (event.get("multiValueHeaders") or {}).items()
+                                       if k.lower() != "content-type"}}
     key = _header(event, "Idempotency-Key")
     if idempotent_posts and key is not None and event.get("httpMethod") == "POST":
         from credits import idempotency

@@ -180,8 +180,13 @@ class ApplicationService:
     # ---------------------------------------------------------------- apply
     def apply(self, account_id: str, request: ApplyRequest) -> tuple[Application, bool]:
         """Returns the application and whether this call created it (201) or replayed it (200)."""
+        import uuid
+
         lines = invoice_lines(request)
         digest = request_hash(request)
+        # Marks the record this call created, so a commit whose reply was lost (and is found
+        # on the re-read) still counts as created here.
+        token = uuid.uuid4().hex
         created = False
         conflicts = 0
         chunk_index = 0
@@ -191,10 +196,11 @@ class ApplicationService:
                 if existing.request_hash != digest:
                     raise Conflict(f"invoice {request.invoiceId} already has an application with a different body",
                                    field="invoiceId")
+                created = created or existing.created_by == token
                 if existing.status != "COMMITTING":
                     break
             try:
-                done = self._commit_next_chunk(account_id, request, lines, digest, existing)
+                done = self._commit_next_chunk(account_id, request, lines, digest, existing, token)
             except ConcurrentUpdate:
                 conflicts += 1
                 if conflicts >= self.attempts:
@@ -216,7 +222,7 @@ class ApplicationService:
         return application_view(app), created
 
     def _commit_next_chunk(self, account_id: str, request: ApplyRequest, lines: list[BurnLine], digest: str,
-                           existing: ApplicationRecord | None) -> bool:
+                           existing: ApplicationRecord | None, token: str) -> bool:
         now = self.clock()
         currency = request.currency.upper()
         grants = self.repo.customer_grants(account_id, request.customerId)
@@ -257,6 +263,7 @@ class ApplicationService:
             lines=existing.lines if existing else _line_dicts(lines), allocations=tuple(previous) + tuple(chunk_allocations),
             created_at=existing.created_at if existing else now, updated_at=now,
             version=(existing.version + 1) if existing else 1,
+            created_by=existing.created_by if existing else token,
         )
         self.repo.commit_application(record, existing.version if existing else None, updates, entries)
         return final

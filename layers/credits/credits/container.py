@@ -48,3 +48,13 @@ def application_service():
     from credits.applications import ApplicationService
 
     return ApplicationService(repository(), attempts=get_settings().max_write_attempts)
+
+
+@lru_cache(maxsize=1)
+def expiry_service():
+    from datetime import timedelta
+
+    from credits.expiry import ExpiryService
+    from credits.store.sweeps import DynamoSweepStore
+
+    return ExpiryService(DynamoSweepStore(repository()), lead=timedelta(days=get_settings().expiring_soon_lead_days))

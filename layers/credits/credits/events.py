@@ -230,13 +230,31 @@ def events_from_stream_record(record: Any) -> list[BaseEvent]:
     raw = record.raw_event if isinstance(record, DynamoDBRecord) else record
     if raw.get("eventName") != "INSERT":
         return []
-    image = DynamoDBRecord(raw).dynamodb.new_image  # type: ignore[union-attr]
+    new_image = (raw.get("dynamodb") or {}).get("NewImage") or {}
+    image = DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(new_image)}}).dynamodb.new_image  # type: ignore[union-attr]
     entity = image.get("entity")
     if entity == "LEDGER":
         return events_from_ledger_item(image)
     if entity == "NOTICE":
         return events_from_notice_item(image)
     return []
+
+
+def _repair(value: Any) -> Any:
+    """DynamoDB Local's stream writes an empty map as `{}` instead of `{"M": {}}` (seen with
+    3.3.0); read it as the empty map it is, so the same code serves AWS and the local stack."""
+    if not isinstance(value, dict) or not value:
+        return {"M": {}}
+    (kind, inner), = value.items()
+    if kind == "M":
+        return {"M": {k: _repair(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_repair(v) for v in inner]}
+    return value
+
+
+def _repair_image(image: dict[str, Any]) -> dict[str, Any]:
+    return {k: _repair(v) for k, v in image.items()}
 
 
 def _amount(value: Any, grant_type: str, currency: str | None) -> str:
@@ -309,3 +327,24 @@ def to_entry(event: BaseEvent, bus_name: str) -> dict[str, Any]:
     """The PutEvents entry of an event (the detail is the contract's envelope)."""
     return {"Source": SOURCE, "DetailType": event.type, "Detail": event.model_dump_json(),  # type: ignore[attr-defined]
             "EventBusName": bus_name}
+
+
+def write_schemas(directory: str) -> list[str]:
+    """Write docs/events/<event name>.schema.json (stable formatting, commit-ready)."""
+    import json
+    from pathlib import Path
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in json_schemas().items():
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(str(path))
+    return written
+
+
+if __name__ == "__main__":  # python -m credits.events docs/events
+    import sys
+
+    print("\n".join(write_schemas(sys.argv[1] if len(sys.argv) > 1 else "docs/events")))

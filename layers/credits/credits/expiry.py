@@ -11,7 +11,9 @@ it left off (processed grants have left the indexes).
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,24 +115,13 @@ def notice_for(grant: GrantRecord, now: datetime) -> tuple[GrantRecord, Expiring
         grant_version=updated.version)
 
 
-def _round_robin(iterators: list[Iterator[GrantKey]]) -> Iterator[GrantKey]:
-    """Interleave the shards so a run cut short by time does not starve the last shards."""
-    active = list(iterators)
-    while active:
-        for it in list(active):
-            try:
-                yield next(it)
-            except StopIteration:
-                active.remove(it)
-
-
 # ====================================================================== use case
 
 
 class ExpiryService:
     def __init__(self, store: SweepStore, *, lead: timedelta, shards: int | None = None,
                  clock: Callable[[], datetime] = utcnow, page_size: int = 100, attempts: int = 5,
-                 reserve_ms: int = 10_000):
+                 reserve_ms: int = 10_000, workers: int = 4):
         from credits.store.keys import SHARDS
 
         self.store = store
@@ -141,34 +132,48 @@ class ExpiryService:
         self.attempts = attempts
         # Stop while this much Lambda time is left: one more grant must never overrun the timeout.
         self.reserve_ms = reserve_ms
+        self.workers = workers
 
     def run(self, remaining_ms: Callable[[], int] | None = None) -> SweepSummary:
-        """One sweep: expiries first (an expired grant needs no notice), then notices."""
+        """One sweep: expiries first (an expired grant needs no notice), then notices. The shards
+        are drained in parallel (one thread each: the work is I/O-bound round trips)."""
         started = time.monotonic()
         now = self.clock()
         summary = SweepSummary()
+        lock = threading.Lock()
 
         def out_of_time() -> bool:
-            return remaining_ms is not None and remaining_ms() < self.reserve_ms
+            return remaining_ms is not None and remaining_ms() <= self.reserve_ms
 
-        for queue, handle in (("EXPIRY", self._expire_one), ("NOTICE", self._notice_one)):
-            keys = _round_robin([self.store.due_keys(queue, s, now, self.page_size) for s in range(self.shards)])
-            for key in keys:
+        def drain(queue: Queue, shard: int) -> None:
+            handle = self._expire_one if queue == "EXPIRY" else self._notice_one
+            for key in self.store.due_keys(queue, shard, now, self.page_size):
                 if out_of_time():
-                    summary.more_remaining = True
-                    break
+                    with lock:
+                        summary.more_remaining = True
+                    return
                 outcome = handle(key, now)
-                if outcome == "done":
-                    if queue == "EXPIRY":
-                        summary.expired += 1
-                    else:
-                        summary.notices += 1
-                elif outcome == "skipped":
-                    summary.skipped += 1
-                else:  # kept losing to concurrent writers: leave it to the next run
-                    summary.more_remaining = True
-            if summary.more_remaining and out_of_time():
+                with lock:
+                    if outcome == "done":
+                        if queue == "EXPIRY":
+                            summary.expired += 1
+                        else:
+                            summary.notices += 1
+                    elif outcome == "skipped":
+                        summary.skipped += 1
+                    else:  # kept losing to concurrent writers: leave it to the next run
+                        summary.more_remaining = True
+
+        for queue in ("EXPIRY", "NOTICE"):
+            if out_of_time():  # the notices (or more expiries) wait for the next run
+                summary.more_remaining = True
                 break
+            if self.workers > 1:
+                with ThreadPoolExecutor(min(self.workers, self.shards), thread_name_prefix="sweep") as pool:
+                    list(pool.map(lambda s: drain(queue, s), range(self.shards)))  # list(): re-raise errors
+            else:
+                for shard in range(self.shards):
+                    drain(queue, shard)
         summary.elapsed_ms = int((time.monotonic() - started) * 1000)
         logger.info("expiry sweep", extra={"summary": summary.model_dump()})
         return summary
@@ -198,12 +203,3 @@ class ExpiryService:
             except ConcurrentUpdate:
                 continue
         return "retry"
-
-
-def default_service() -> ExpiryService:
-    """The sweep wired to the table (built per call: cheap, the repository is cached)."""
-    from credits.container import repository
-    from credits.settings import get_settings
-    from credits.store.sweeps import DynamoSweepStore
-
-    return ExpiryService(DynamoSweepStore(repository()), lead=timedelta(days=get_settings().expiring_soon_lead_days))

@@ -216,6 +216,9 @@ def void_grant(grant: GrantRecord, reason: str, now: datetime) -> tuple[GrantRec
     removed = grant.current_balance
     updated = grant.evolve(current_balance=ZERO, voided_at=now, void_reason=reason, updated_at=now,
                            version=grant.version + 1)
+    # Ledger amounts are positive: a grant with nothing left is marked voided without an entry.
+    if removed <= ZERO:
+        return updated, []
     return updated, [entry(updated, "VOIDED", removed, now, reason=reason, context=grant_context(updated))]
 
 
@@ -226,6 +229,8 @@ def expire_grant(grant: GrantRecord, now: datetime, *, reason: str | None = None
     removed = grant.current_balance
     updated = grant.evolve(current_balance=ZERO, expired_at=now, updated_at=now, version=grant.version + 1,
                            expires_at=grant.expires_at if grant.expires_at and grant.expires_at <= now else now)
+    if removed <= ZERO:
+        return updated, []
     return updated, [entry(updated, "EXPIRED", removed, now, reason=reason, context=grant_context(updated))]
 
 

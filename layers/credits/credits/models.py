@@ -19,10 +19,32 @@ ID_PATTERN = r"^[A-Za-z0-9_\-.:@+=]{1,128}$"
 Identifier = Annotated[str, StringConstraints(strict=True, pattern=ID_PATTERN)]
 # A decimal string; its precision and range are checked by money.parse_amount with the currency.
 DecimalString = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
-Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100)]
-Reason = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), AfterValidator(_printable)]
+Reason = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500), AfterValidator(_printable)]
 CurrencyCode = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$")]
 Priority = Annotated[int, Field(strict=True, ge=0, le=100)]
+
+
+def _supported_currency(value: str) -> str:
+    from credits.money import is_supported_currency
+
+    if not is_supported_currency(value.upper()):
+        raise ValueError(f"{value!r} is not a supported ISO 4217 currency")
+    return value.upper()
+
+
+# A currency filter: one of the supported codes (any case), normalised to upper case.
+SupportedCurrency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Za-z]{3}$"),
+                              AfterValidator(_supported_currency)]
 
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -56,6 +78,8 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
     if len(value) > 50:
         raise ValueError("may hold at most 50 keys")
     for key, item in value.items():
+        _printable(key)
+        _printable(item)
         if not key or len(key) > 40:
             raise ValueError(f"key {key[:40]!r} must be 1-40 characters")
         if len(item) > 500:

@@ -4,7 +4,7 @@ The DynamoDB adapter (store/dynamo.py) and the in-memory fake (tests) both imple
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,6 +24,6 @@ class Repository(Protocol):
 
 
 class EventPublisher(Protocol):
-    def publish(self, events: list[dict[str, Any]]) -> list[bool]:
+    def publish(self, events: Sequence[Any]) -> list[bool]:
         """Publish events (the contract's envelope); return per-event success."""
         ...

@@ -110,6 +110,8 @@ class ApplicationRecord:
     # A chunked settle/release: the status it started from and the grants already written.
     transition_from: str | None = None
     done_grant_ids: tuple[str, ...] = ()
+    # Token of the request that created the record (tells a lost reply from a replay).
+    created_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from credits import periods
 from credits.clock import to_iso, utcnow
-from credits.errors import ConcurrentUpdate, InvalidRequest, NotFound
+from credits.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from credits.grants import build_grant, granted_entry
 from credits.ids import new_schedule_id, ulid_floor
 from credits.models import CreateGrantRequest, Identifier, Pagination, StrictModel, Timestamp
@@ -28,6 +28,8 @@ from credits.records import GrantRecord, LedgerRecord
 
 # How far back a schedule may start: its begun periods are granted on the next run.
 MAX_START_IN_PAST = timedelta(days=366)
+# Time left for the last transaction and the response when a run stops at its deadline.
+RUN_SAFETY_MARGIN_SECONDS = 10.0
 
 # ====================================================================== API models
 
@@ -234,8 +236,6 @@ class ScheduleService:
                 return canceled
             except ConcurrentUpdate:
                 continue  # canceled meanwhile (or a transaction conflict): re-read
-        from credits.errors import Conflict
-
         raise Conflict("the schedule is being changed by another request; retry")
 
     # ------------------------------------------------------------------ the scheduled run
@@ -262,18 +262,20 @@ class ScheduleService:
 
     def _run_one(self, account_id: str, schedule_id: str, now: datetime, deadline: float | None,
                  summary: RunSummary) -> None:
-        for _ in range(self.attempts):
-            schedule = self.store.get(account_id, schedule_id)
+        conflicts = 0
+        while conflicts < self.attempts and not summary.incomplete:
+            schedule = self.store.get(account_id, schedule_id)  # strongly consistent re-read
             if schedule is None or schedule.status != "ACTIVE":
                 return
             due = plan(schedule, now)
             if due.next_index == schedule.next_index:
-                return  # nothing begun (another run got here first)
+                return  # nothing begun (or another run got here first)
             try:
                 self._advance(schedule, due, now, deadline, summary)
-                return
             except ConcurrentUpdate:
-                summary.conflicts += 1  # another run (or a cancel) moved it: re-read, re-plan
+                conflicts += 1  # another run (or a cancel) moved it: re-read, re-plan
+                summary.conflicts += 1
+            # else: loop once more, in case the plan was bounded (MAX_PERIODS) and more is due
 
     def _advance(self, schedule: ScheduleRecord, due: periods.DuePlan, now: datetime, deadline: float | None,
                  summary: RunSummary) -> None:
@@ -305,12 +307,19 @@ def schedule_service() -> ScheduleService:
     return ScheduleService(ScheduleStore(container.repository()))
 
 
-def run_due_schedules(now: datetime | None = None, deadline: float | None = None) -> dict[str, Any]:
-    """The expiry sweep's entry point: grant what is due now. `deadline` is a time.monotonic()
-    value (e.g. time.monotonic() + remaining_ms / 1000 - safety margin). Returns a summary dict;
-    a schedule that fails is logged and retried on the next run, never blocks the others."""
+def run_due_schedules(now: datetime | None = None, deadline: float | None = None, *,
+                      remaining_ms: Callable[[], int] | int | None = None) -> dict[str, Any]:
+    """The expiry sweep's entry point: grant what is due now; returns a summary dict.
+
+    `deadline` is a time.monotonic() value after which no new work starts; alternatively give
+    `remaining_ms` (Lambda's `context.get_remaining_time_in_millis`, or its value) and the
+    deadline leaves a safety margin. What is not reached stays due for the next run. A schedule
+    that fails is logged and retried on the next run; it never blocks the others."""
     from aws_lambda_powertools import Logger
 
+    if deadline is None and remaining_ms is not None:
+        left = remaining_ms() if callable(remaining_ms) else remaining_ms
+        deadline = time.monotonic() + max(0.0, left / 1000 - RUN_SAFETY_MARGIN_SECONDS)
     logger = Logger(service="credits")
 
     def log(schedule_id: str, exc: Exception) -> None:

@@ -19,7 +19,7 @@ class Settings(BaseModel):
     livemode: bool = False
     enable_swagger: bool = False
     # Bounded optimistic-concurrency retries before a conflict is answered 409.
-    max_write_attempts: int = Field(default=30, ge=1)
+    max_write_attempts: int = Field(default=50, ge=1)
     # Signs pagination cursors so a tampered cursor is a 400 (set a secret per deployment).
     cursor_secret: str = "credits-cursor-signing-key"
 

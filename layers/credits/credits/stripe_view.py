@@ -347,11 +347,12 @@ def transaction_object(entry: LedgerRecord, grant: GrantRecord, *, livemode: boo
     assert grant.currency is not None and shows_entry(entry)
     amount = _monetary(entry.amount, grant.currency)
     credit = debit = None
+    invoice = {"invoice": entry.invoice_id, "invoice_line_item": entry.line_id}
     if entry.type in _CREDIT_TYPES:
-        released = {"invoice": entry.invoice_id, "invoice_line_item": entry.line_id} if entry.type == "RELEASED" else None
+        released = invoice if entry.type == "RELEASED" else None
         credit = {"amount": amount, "credits_application_invoice_voided": released, "type": _CREDIT_TYPES[entry.type]}
     else:
-        applied = {"invoice": entry.invoice_id, "invoice_line_item": entry.line_id} if entry.type == "APPLIED" else None
+        applied = invoice if entry.type == "APPLIED" else None
         debit = {"amount": amount, "credits_applied": applied, "type": _DEBIT_TYPES[entry.type]}
     # A grant's credits take effect when the grant does; every other movement when it is written.
     effective = max(grant.effective_at, entry.created_at) if entry.type == "GRANTED" else entry.created_at
@@ -406,7 +407,8 @@ def summary_filter(params: dict[str, Any]) -> tuple[str | None, Callable[[GrantR
         grant_id = parse_id(string_param(spec, "credit_grant", "filter[credit_grant]"), "filter[credit_grant]",
                             required=True)
         if "applicability_scope" in spec:
-            raise _invalid("filter[applicability_scope]", "filter[applicability_scope] is only for filter[type]=applicability_scope")
+            raise _invalid("filter[applicability_scope]",
+                           "filter[applicability_scope] is only for filter[type]=applicability_scope")
         return grant_id, lambda grant: grant.id == grant_id
     if kind != "applicability_scope":
         raise _invalid("filter[type]", "Invalid filter[type]: must be one of applicability_scope, credit_grant")
@@ -438,7 +440,8 @@ def summary_object(customer: str, grants: Iterable[GrantRecord], now: datetime, 
             sums.setdefault(grant.currency, [ZERO, ZERO])[1] += grant.current_balance
     return {
         "object": "billing.credit_balance_summary",
-        "balances": [{"available_balance": _monetary(available, currency), "ledger_balance": _monetary(ledger, currency)}
+        "balances": [{"available_balance": _monetary(available, currency),
+                      "ledger_balance": _monetary(ledger, currency)}
                      for currency, (available, ledger) in sorted(sums.items())],
         "customer": customer,
         "livemode": livemode,

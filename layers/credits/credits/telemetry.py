@@ -44,4 +44,10 @@ def instrument(handler: Callable[[Any, Any], Any], *, correlation_id_path: str |
     """Wrap a lambda_handler with structured logging (correlation id), tracing and metrics."""
     traced = tracer().capture_lambda_handler(handler)
     with_metrics = metrics.log_metrics(traced, capture_cold_start_metric=True)
-    return logger.inject_lambda_context(with_metrics, correlation_id_path=correlation_id_path, clear_state=True)
+    instrumented = logger.inject_lambda_context(with_metrics, correlation_id_path=correlation_id_path, clear_state=True)
+
+    def entry(event: Any, context: Any) -> Any:
+        # Lambda always passes a context; a bare call (a script, a test) just runs the handler.
+        return handler(event, context) if context is None else instrumented(event, context)
+
+    return entry

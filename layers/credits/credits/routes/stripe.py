@@ -180,7 +180,8 @@ def stripe_list_transactions() -> dict[str, Any]:
     return view.list_object(data, more, view.TRANSACTIONS_URL)
 
 
-@list_router.get("/v1/billing/credit_balance_transactions/<id>", summary="Stripe: retrieve a credit balance transaction")
+@list_router.get("/v1/billing/credit_balance_transactions/<id>",
+                 summary="Stripe: retrieve a credit balance transaction")
 def stripe_get_transaction(id: GrantId) -> dict[str, Any]:  # noqa: A002
     _no_params(_query(list_router))
     account = account_id(list_router)

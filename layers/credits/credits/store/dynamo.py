@@ -300,7 +300,8 @@ class DynamoRepository:
         kwargs = dict(base)
         kwargs["ScanIndexForward"] = (not newest_first) != backwards
         if cursor is not None:
-            kwargs["ExclusiveStartKey"] = to_wire(self._decode_cursor(cursor, account_id, "before" if backwards else "after"))
+            kwargs["ExclusiveStartKey"] = to_wire(self._decode_cursor(cursor, account_id, "before" if backwards else "after",
+                                                                      key_attrs, base))
         found: list[dict[str, Any]] = []
         while len(found) <= limit:
             kwargs["Limit"] = max(limit + 1 - len(found), 25)
@@ -316,8 +317,9 @@ class DynamoRepository:
             has_before, has_after = more, True
         else:
             has_before, has_after = cursor is not None, more
-        next_after = self._encode_cursor(found[-1], key_attrs, account_id) if found and has_after else None
-        next_before = self._encode_cursor(found[0], key_attrs, account_id) if found and has_before else None
+        scope = _scope(base)
+        next_after = self._encode_cursor(found[-1], key_attrs, account_id, scope) if found and has_after else None
+        next_before = self._encode_cursor(found[0], key_attrs, account_id, scope) if found and has_before else None
         return Page(items=[mapper(i) for i in found], after=next_after, before=next_before,
                     total=self._count(base))
 
@@ -335,22 +337,32 @@ class DynamoRepository:
         digest = hmac.new(self.settings.cursor_secret.encode(), payload, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def _encode_cursor(self, item: dict[str, Any], key_attrs: tuple[str, ...], account_id: str) -> str:
-        payload = json.dumps({"a": account_id, "k": {k: item[k] for k in key_attrs}}, separators=(",", ":")).encode()
+    def _encode_cursor(self, item: dict[str, Any], key_attrs: tuple[str, ...], account_id: str, scope: str) -> str:
+        payload = json.dumps({"a": account_id, "s": scope, "k": {k: item[k] for k in key_attrs}},
+                             separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + self._sign(payload)
 
-    def _decode_cursor(self, cursor: str, account_id: str, field: str) -> dict[str, str]:
+    def _decode_cursor(self, cursor: str, account_id: str, field: str, key_attrs: tuple[str, ...],
+                       base: dict[str, Any]) -> dict[str, str]:
         try:
             body, signature = cursor.split(".", 1)
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             if not hmac.compare_digest(signature, self._sign(payload)):
                 raise ValueError("bad signature")
             data = json.loads(payload)
-            if data["a"] != account_id or not isinstance(data["k"], dict):
-                raise ValueError("other account")
+            # A cursor only continues the listing it came from (same account, index and partition).
+            if data["a"] != account_id or data.get("s") != _scope(base) or not isinstance(data["k"], dict) \
+                    or set(data["k"]) != set(key_attrs):
+                raise ValueError("another listing's cursor")
             return {str(k): str(v) for k, v in data["k"].items()}
         except Exception:
             raise InvalidRequest(f"{field} is not a valid cursor", field=field) from None
+
+
+def _scope(base: dict[str, Any]) -> str:
+    """What a cursor belongs to: the index and the partition of the query."""
+    pk = from_wire(base["ExpressionAttributeValues"]).get(":pk", "")
+    return f"{base.get('IndexName', 'table')}|{pk}"
 
 
 _NOT_VOIDED = "attribute_not_exists(voidedAt)"

@@ -173,6 +173,7 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
         "version": app.version,
         "transitionFrom": app.transition_from,
         "doneGrantIds": list(app.done_grant_ids) or None,
+        "createdBy": app.created_by,
     })
 
 
@@ -189,4 +190,5 @@ def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
                                      value=Decimal(a["value"])) for a in item.get("allocations", [])),
         created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]), version=int(item.get("version", 0)),
         transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
+        created_by=item.get("createdBy"),
     )

@@ -19,7 +19,8 @@ from credits.store.dynamo import DynamoRepository, from_wire, to_wire
 _HIGH = "\uffff"  # sorts after every id character
 
 
-def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefix: str, pk: dict[str, Any],
+def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefix: str, sk_of: Callable[[str], str],
+             pk: dict[str, Any],
              starting_after: str | None, ending_before: str | None, limit: int, filters: list[str],
              values: dict[str, Any], names: dict[str, str], keep: Callable[[dict[str, Any]], bool] | None = None,
              index: str | None = None) -> tuple[list[dict[str, Any]], bool]:
@@ -30,9 +31,9 @@ def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefi
     low, high = prefix, prefix + _HIGH
     if cursor is not None:
         if backwards:
-            low = prefix + cursor
+            low = sk_of(cursor)
         else:
-            high = prefix + cursor
+            high = sk_of(cursor)
     kwargs: dict[str, Any] = {
         "TableName": repo.table,
         "KeyConditionExpression": f"{key_condition} AND #sk BETWEEN :low AND :high",
@@ -53,7 +54,7 @@ def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefi
         response = repo.client.query(**kwargs)
         for raw in response.get("Items", []):
             item = from_wire(raw)
-            if cursor is not None and item[key_name] == prefix + cursor:
+            if cursor is not None and item[key_name] == sk_of(cursor):
                 continue  # BETWEEN is inclusive; the cursor itself is not part of the page
             if keep is None or keep(item):
                 found.append(item)
@@ -75,11 +76,12 @@ def list_cash_grants(repo: DynamoRepository, account_id: str, customer_id: str |
     values: dict[str, Any] = {":cash": "CASH"}
     names = {"#type": "grantType"}
     if customer_id is not None:
-        items, more = _id_page(repo, key_condition="PK = :pk", key_name="SK", prefix=keys.GRANT_SK_PREFIX,
+        items, more = _id_page(repo, key_condition="PK = :pk", key_name="SK",
+                               prefix=keys.GRANT_SK_PREFIX, sk_of=keys.grant_sk,
                                pk={":pk": keys.customer_pk(account_id, customer_id)}, starting_after=starting_after,
                                ending_before=ending_before, limit=limit, filters=filters, values=values, names=names)
     else:
-        items, more = _id_page(repo, key_condition="GSI1PK = :pk", key_name="GSI1SK", prefix="",
+        items, more = _id_page(repo, key_condition="GSI1PK = :pk", key_name="GSI1SK", prefix="cg_", sk_of=str,
                                pk={":pk": keys.account_grants_gsi1pk(account_id)}, starting_after=starting_after,
                                ending_before=ending_before, limit=limit, filters=filters, values=values, names=names,
                                index="GSI1")
@@ -104,7 +106,8 @@ def list_balance_entries(repo: DynamoRepository, account_id: str, customer_id: s
         filters.append("#grantId = :grant")
         names["#grantId"] = "grantId"
         values[":grant"] = next(iter(grant_ids))
-    items, more = _id_page(repo, key_condition="PK = :pk", key_name="SK", prefix=keys.LEDGER_SK_PREFIX,
+    items, more = _id_page(repo, key_condition="PK = :pk", key_name="SK",
+                           prefix=keys.LEDGER_SK_PREFIX, sk_of=keys.ledger_sk,
                            pk={":pk": keys.customer_pk(account_id, customer_id)}, starting_after=starting_after,
                            ending_before=ending_before, limit=limit, filters=filters, values=values,
                            names=names,

@@ -1,0 +1,205 @@
+"""EventBridge commands in: `Grant Credits`, `Void Credit Grant`, `Apply Credits`,
+`Settle Credit Application`, `Release Credit Application`.
+
+`handle_command` is the `commands` (and `direct`) callable of `api.lambda_entry`: it validates the
+envelope and the `detail` with pydantic, calls the same domain function as the HTTP route, and
+returns the resulting resource as JSON (a dict). The event `id` is the idempotency key
+(Powertools idempotency over the service's table), so a redelivered command acts once.
+
+Failure policy (API.md "EventBridge-driven automation"): a command that is the caller's fault
+(invalid, or a 4xx from the domain, e.g. another account's grant -> 404) publishes
+`account.credits.command_failed` with the HTTP error body and returns normally, so EventBridge
+does not retry it; anything else raises, so EventBridge retries (then dead-letters) it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from pydantic import BaseModel, ValidationError
+
+from credits.api import error_body, validation_details
+from credits.clock import to_iso, utcnow
+from credits.errors import ServiceError
+from credits.models import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
+
+logger = Logger(service="credits")
+
+# Redeliveries within this window act once (EventBridge retries for at most an hour).
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+GRANT_CREDITS = "Grant Credits"
+VOID_CREDIT_GRANT = "Void Credit Grant"
+APPLY_CREDITS = "Apply Credits"
+SETTLE_APPLICATION = "Settle Credit Application"
+RELEASE_APPLICATION = "Release Credit Application"
+
+
+# ====================================================================== command details
+
+
+class GrantCreditsDetail(StrictModel):
+    accountId: Identifier
+    grant: CreateGrantRequest
+
+
+class VoidCreditGrantDetail(StrictModel):
+    accountId: Identifier
+    grantId: Identifier
+    reason: Reason
+
+
+class ApplyCreditsDetail(StrictModel):
+    accountId: Identifier
+    application: ApplyRequest
+
+
+class InvoiceDetail(StrictModel):
+    accountId: Identifier
+    invoiceId: Identifier
+
+
+# ====================================================================== domain calls (as the HTTP routes)
+
+
+def _grant(detail: GrantCreditsDetail) -> dict[str, Any]:
+    from credits.container import grant_service
+    from credits.views import grant_view
+
+    service = grant_service()
+    return grant_view(service.create(detail.accountId, detail.grant), service.clock()).model_dump(mode="json")
+
+
+def _void(detail: VoidCreditGrantDetail) -> dict[str, Any]:
+    from credits.container import grant_service
+    from credits.views import grant_view
+
+    service = grant_service()
+    return grant_view(service.void(detail.accountId, detail.grantId, detail.reason), service.clock()).model_dump(mode="json")
+
+
+def _apply(detail: ApplyCreditsDetail) -> dict[str, Any]:
+    from credits.container import application_service
+
+    application, _created = application_service().apply(detail.accountId, detail.application)
+    return application.model_dump(mode="json")
+
+
+def _settle(detail: InvoiceDetail) -> dict[str, Any]:
+    from credits.container import application_service
+
+    return application_service().settle(detail.accountId, detail.invoiceId).model_dump(mode="json")
+
+
+def _release(detail: InvoiceDetail) -> dict[str, Any]:
+    from credits.container import application_service
+
+    return application_service().release(detail.accountId, detail.invoiceId).model_dump(mode="json")
+
+
+COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
+    GRANT_CREDITS: (GrantCreditsDetail, _grant),
+    VOID_CREDIT_GRANT: (VoidCreditGrantDetail, _void),
+    APPLY_CREDITS: (ApplyCreditsDetail, _apply),
+    SETTLE_APPLICATION: (InvoiceDetail, _settle),
+    RELEASE_APPLICATION: (InvoiceDetail, _release),
+}
+
+
+class CommandRejected(Exception):
+    """The caller's fault: reported as command_failed, never retried."""
+
+    def __init__(self, body: dict[str, Any]):
+        super().__init__(body["error"]["message"])
+        self.body = body
+
+
+def _invalid(message: str, field: str) -> CommandRejected:
+    return CommandRejected(error_body("validation_error", message, [{"field": field, "message": message}]))
+
+
+def execute(detail_type: str, detail: Any) -> dict[str, Any]:
+    """Validate `detail` for `detail_type` and run it. Raises CommandRejected (caller's fault)
+    or anything else (transient)."""
+    if detail_type not in COMMANDS:
+        known = ", ".join(COMMANDS)
+        raise _invalid(f"detail-type {detail_type!r} is not a command (expected one of: {known})", "detail-type")
+    model, run = COMMANDS[detail_type]
+    try:
+        parsed = model.model_validate(detail)
+    except ValidationError as exc:
+        details = validation_details([{**e, "loc": ("detail", *e["loc"])} for e in exc.errors()])
+        message = "; ".join(d["message"] for d in details[:5]) or "invalid command"
+        raise CommandRejected(error_body("validation_error", message, details)) from None
+    try:
+        return run(parsed)
+    except ServiceError as exc:
+        if 400 <= exc.status < 500:
+            raise CommandRejected(exc.body()) from None
+        raise
+
+
+# ====================================================================== entry point
+
+
+def _publish_failure(event: dict[str, Any], command_id: str, detail_type: str, body: dict[str, Any]) -> None:
+    from credits.events import command_failed_event
+    from credits.publish import publisher
+
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    account = detail.get("accountId") if isinstance(detail.get("accountId"), str) else ""
+    inner = detail.get("grant") or detail.get("application")
+    customer = inner.get("customerId") if isinstance(inner, dict) else None
+    failed = command_failed_event(account, command_id, detail_type, body, to_iso(utcnow()),
+                                  customer_id=customer if isinstance(customer, str) else None)
+    if not all(publisher().publish([failed])):
+        # Not reported = not handled: raise so the command is retried (and reported then).
+        raise RuntimeError(f"could not publish command_failed for command {command_id}")
+    logger.warning("command rejected", extra={"commandId": command_id, "detailType": detail_type,
+                                              "error": body["error"]})
+
+
+def _run(event: dict[str, Any], command_id: str, detail_type: str) -> dict[str, Any]:
+    try:
+        return execute(detail_type, event.get("detail"))
+    except CommandRejected as rejected:
+        _publish_failure(event, command_id, detail_type, rejected.body)
+        return rejected.body
+
+
+def handle_command(event: Any, context: Any = None) -> dict[str, Any]:
+    """An EventBridge command (or a direct invocation of the same shape) -> the resulting
+    resource as a dict, or the error body when the command was rejected."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+
+    from credits.idempotency import persistence_layer
+
+    event = event if isinstance(event, dict) else {}
+    command_id = event.get("id")
+    detail_type = event.get("detail-type")
+    detail_type = detail_type if isinstance(detail_type, str) else ""
+    if not isinstance(command_id, str) or not 1 <= len(command_id) <= 255:
+        # Without an id there is no idempotency key: reject (nothing was done).
+        body = _invalid("id (the command's idempotency key) is required: a string of 1-255 characters", "id").body
+        _publish_failure(event, str(command_id or ""), detail_type, body)
+        return body
+
+    config = IdempotencyConfig(event_key_jmespath="[id, detailType]", payload_validation_jmespath="detail",
+                               expires_after_seconds=IDEMPOTENCY_TTL_SECONDS, raise_on_no_idempotency_key=True)
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        config.register_lambda_context(context)
+
+    @idempotent_function(data_keyword_argument="command", persistence_store=persistence_layer(), config=config)
+    def once(command: dict[str, Any]) -> dict[str, Any]:
+        return _run(event, command_id, detail_type)
+
+    try:
+        # The stored result (resource or rejection) is returned again for a redelivery.
+        return once(command={"id": command_id, "detailType": detail_type, "detail": event.get("detail")})
+    except IdempotencyValidationError:
+        body = error_body("conflict", f"command id {command_id} was already used with a different detail")
+        _publish_failure(event, command_id, detail_type, body)
+        return body
