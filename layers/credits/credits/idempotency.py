@@ -72,4 +72,7 @@ def _conflict_or_invalid(status: int, message: str, is_stripe: bool) -> dict[str
         body = stripe_error_body(status, message, code="idempotency_error" if status == 409 else None)
     else:
         body = error_body("conflict" if status == 409 else "validation_error", message)
-    return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": dumps(body), "isBase64Encoded": False}
+    headers = {"Content-Type": JSON}
+    if is_stripe:
+        headers["Stripe-Should-Retry"] = "false"  # the SDK would otherwise retry a 409
+    return {"statusCode": status, "headers": headers, "body": dumps(body), "isBase64Encoded": False}
