@@ -286,3 +286,39 @@ def test_sample_api_events_reach_their_routes(published):
                                    ("void-grant.json", void_app, 404)]:  # the sample's grant id does not exist here
         result = function.lambda_handler(json.loads((ROOT / "events" / name).read_text()), Context())
         assert result["statusCode"] == status, (name, result)
+
+
+@pytest.mark.parametrize("http_first", [True, False])
+def test_commands_and_idempotency_keyed_requests_share_a_process(published, http_first):
+    """Regression: one Powertools persistence layer for both kinds of key broke whichever ran second."""
+    grant_app = load_function("grant")
+
+    def keyed_post(key: str) -> dict[str, Any]:
+        event = api_event("POST", "/credit-grants", {**GRANT, "customerId": "cus_keyed"})
+        event["headers"]["Idempotency-Key"] = key
+        return grant_app.lambda_handler(event, Context())
+
+    def by_command() -> dict[str, Any]:
+        return grant_app.lambda_handler(command("Grant Credits", {"accountId": "acct_a", "grant": GRANT}), Context())
+
+    if http_first:
+        assert keyed_post("k-1")["statusCode"] == 201
+        assert by_command()["id"].startswith("cg_")
+    else:
+        assert by_command()["id"].startswith("cg_")
+        assert keyed_post("k-1")["statusCode"] == 201
+    replay = keyed_post("k-1")
+    assert replay["statusCode"] == 201
+    assert len(grants(customer="cus_keyed")) == 1 and len(grants()) == 1
+
+
+def test_the_same_json_in_another_key_order_is_the_same_body(published):
+    grant_app = load_function("grant")
+    first = api_event("POST", "/credit-grants", GRANT)
+    first["headers"]["Idempotency-Key"] = "order"
+    second = api_event("POST", "/credit-grants", None)
+    second["body"] = json.dumps(dict(reversed(list(GRANT.items()))), indent=2)
+    second["headers"]["Idempotency-Key"] = "order"
+    a, b = grant_app.lambda_handler(first, Context()), grant_app.lambda_handler(second, Context())
+    assert (a["statusCode"], a["body"]) == (b["statusCode"], b["body"])
+    assert len(grants()) == 1

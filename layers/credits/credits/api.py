@@ -278,7 +278,12 @@ def lambda_entry(app: APIGatewayRestResolver, commands: Callable[[dict[str, Any]
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         if is_api_gateway_event(event):
-            return http_entry(app, event, context)
+            try:
+                return http_entry(app, event, context)
+            except Exception:  # noqa: BLE001 - never a 502 or a stack trace to the caller
+                logger.exception("unhandled error outside the resolver")
+                return _error_dict(500, "internal_error", "internal error; the request was not applied",
+                                   str(event.get("path", "")).startswith("/v1/"))
         if commands is not None and is_eventbridge_event(event):
             return commands(event, context)
         if direct is not None:

@@ -192,7 +192,7 @@ def handle_command(event: Any, context: Any = None) -> dict[str, Any]:
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
 
-    @idempotent_function(data_keyword_argument="command", persistence_store=persistence_layer(), config=config)
+    @idempotent_function(data_keyword_argument="command", persistence_store=persistence_layer("command"), config=config)
     def once(command: dict[str, Any]) -> dict[str, Any]:
         return _run(event, command_id, detail_type)
 

@@ -33,7 +33,7 @@ def reset() -> None:
         cached = globals().get(name)
         if cached is not None:
             cached.cache_clear()
-    idempotency._persistence = None
+    idempotency._persistence.clear()
 
 
 @lru_cache(maxsize=1)

@@ -289,15 +289,16 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     elif kind == "APPLIED":
         line = {"invoiceId": item.get("invoiceId"), "lineId": item.get("lineId")}
         events.append(AppliedEvent(id=event_id(pk, sk, APPLIED), **base, data=AppliedData(**amounts, **line)))
-        depleted = ctx.get("balanceDepleted")
-        if depleted:
-            events.append(BalanceDepletedEvent(
-                id=event_id(pk, sk, BALANCE_DEPLETED), **{**base, "grantId": None},
-                data=BalanceDepletedData(type=depleted["type"], currency=depleted.get("currency"),
-                                         metricId=depleted.get("metricId"), invoiceId=item.get("invoiceId"))))
     elif kind == "RELEASED":
         line = {"invoiceId": item.get("invoiceId"), "lineId": item.get("lineId")}
         events.append(ReleasedEvent(id=event_id(pk, sk, RELEASED), **base, data=ReleasedData(**amounts, **line)))
+    depleted = ctx.get("balanceDepleted")
+    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED"):
+        # The write that took the customer's available balance (currency / metric) to zero.
+        events.append(BalanceDepletedEvent(
+            id=event_id(pk, sk, BALANCE_DEPLETED), **{**base, "grantId": None},
+            data=BalanceDepletedData(type=depleted["type"], currency=depleted.get("currency"),
+                                     metricId=depleted.get("metricId"), invoiceId=item.get("invoiceId"))))
     # SETTLED, EXPIRY_CHANGED, DELETED: audit-trail entries without an event in the contract.
     return events
 

@@ -264,12 +264,32 @@ class GrantService:
                 decide: Callable[[GrantRecord, datetime], tuple[GrantRecord, list[LedgerRecord]]]) -> GrantRecord:
         def attempt() -> GrantRecord:
             grant = self.get(account_id, grant_id)
-            updated, entries = decide(grant, self.clock())
+            now = self.clock()
+            updated, entries = decide(grant, now)
             if updated is not grant:
+                if entries and entries[-1].type in ("VOIDED", "EXPIRED") and grant.usable_at(now):
+                    entries = self._mark_depletion(grant, updated, entries, now)
                 self.repo.save_grant(updated, grant.version, entries)
             return updated
 
         return with_retries(attempt, self.attempts)
+
+    def _mark_depletion(self, before: GrantRecord, after: GrantRecord, entries: list[LedgerRecord],
+                        now: datetime) -> list[LedgerRecord]:
+        """When this write takes the customer's available balance for the grant's currency
+        (CASH) or metric (USAGE) to zero, say so on its entry: the publisher emits
+        account.credits.balance_depleted for it."""
+        from dataclasses import replace
+
+        from credits.applications import balance_key, depleted_keys
+
+        others = [g for g in self.repo.customer_grants(after.account_id, after.customer_id) if g.id != after.id]
+        key = balance_key(after)
+        if not depleted_keys([*others, after], now, {key}):
+            return entries
+        last = entries[-1]
+        marker = {"type": key[0], "currency": key[1], "metricId": key[2]}
+        return [*entries[:-1], replace(last, context={**last.context, "balanceDepleted": marker})]
 
     def patch(self, account_id: str, grant_id: str, body: UpdateGrantRequest) -> GrantRecord:
         return self._change(account_id, grant_id, lambda g, now: patch_grant(g, body, now))

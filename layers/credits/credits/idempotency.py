@@ -6,12 +6,13 @@ returned again for the same key and body within 24 hours; another body is 409. R
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from credits.api import JSON, dumps, error_body
 
-_persistence = None
+_persistence: dict[str, Any] = {}
 TTL_SECONDS = 24 * 3600
 
 
@@ -20,14 +21,28 @@ class _DoNotStore(Exception):
         self.response = response
 
 
-def persistence_layer():
-    global _persistence
-    if _persistence is None:
+def persistence_layer(kind: str = "http"):
+    """One persistence layer per kind of key: Powertools binds a layer to the first config it
+    is used with, so HTTP requests and EventBridge commands must not share one."""
+    if kind not in _persistence:
         from credits.settings import get_settings
         from credits.store.idempotency_store import make_persistence_layer
 
-        _persistence = make_persistence_layer(get_settings())
-    return _persistence
+        _persistence[kind] = make_persistence_layer(get_settings())
+    return _persistence[kind]
+
+
+def canonical_body(body: str, *, is_stripe: bool) -> str:
+    """"The same body" means the same content: JSON compared as parsed (key order, spacing
+    don't matter), forms as their sorted pairs."""
+    try:
+        if is_stripe:
+            from urllib.parse import parse_qsl
+
+            return "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(body, keep_blank_values=True)))
+        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+    except (ValueError, TypeError):
+        return body
 
 
 def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, Any]], *, is_stripe: bool,
@@ -42,7 +57,7 @@ def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, An
         return _conflict_or_invalid(400, "Idempotency-Key must be 1-255 characters", is_stripe)
     account = ((event.get("requestContext") or {}).get("authorizer") or {}).get("accountId", "")
     request = {"account": account, "key": key, "method": event.get("httpMethod"), "path": event.get("path"),
-               "body": event.get("body") or ""}
+               "body": canonical_body(event.get("body") or "", is_stripe=is_stripe)}
     config = IdempotencyConfig(event_key_jmespath="[account, key, method, path]", payload_validation_jmespath="body",
                                expires_after_seconds=TTL_SECONDS, raise_on_no_idempotency_key=True)
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):

@@ -16,7 +16,7 @@ def stripe_error_body(status: int, message: str, *, code: str | None = None, par
         "message": message,
     }
     if status == 409 and code == "idempotency_error":
-        error["type"] = "idempotency_error"
+        error["type"] = error["code"] = "idempotency_error"
     if param:
         error["param"] = param
     return {"error": error}

@@ -10,11 +10,16 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import os
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger(service="credits")
 metrics = Metrics(namespace="CreditGrants", service="credits")
+# An invocation that records no business metric is normal (a GET, say): don't warn about it.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +48,9 @@ def amount(name: str, value: Decimal, currency: str | None) -> None:
 def instrument(handler: Callable[[Any, Any], Any], *, correlation_id_path: str | None = None) -> Callable[[Any, Any], Any]:
     """Wrap a lambda_handler with structured logging (correlation id), tracing and metrics."""
     traced = tracer().capture_lambda_handler(handler)
-    with_metrics = metrics.log_metrics(traced, capture_cold_start_metric=True)
+    # Powertools' own switch: locally (and in tests) metrics are off, so no cold-start EMF line either.
+    cold_start = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() not in ("1", "true")
+    with_metrics = metrics.log_metrics(traced, capture_cold_start_metric=cold_start)
     instrumented = logger.inject_lambda_context(with_metrics, correlation_id_path=correlation_id_path, clear_state=True)
 
     def entry(event: Any, context: Any) -> Any:

@@ -3,6 +3,8 @@ on the sparse indexes GSI2 (expiry) and GSI3 (expiring-soon notices), and the sw
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +75,46 @@ class DynamoSweepStore:
     def read_grant(self, key: tuple[str, str]) -> GrantRecord | None:
         item = self.repo._get({"PK": key[0], "SK": key[1]})  # noqa: SLF001 - same package
         return mapping.item_to_grant(item) if item and item.get("entity") == "GRANT" else None
+
+    def read_grants(self, keys_: list[tuple[str, str]]) -> dict[tuple[str, str], GrantRecord | None]:
+        """Many grants in one BatchGetItem per 100 keys, strongly consistent (missing -> None)."""
+        found: dict[tuple[str, str], GrantRecord | None] = dict.fromkeys(keys_)
+        unique = list(dict.fromkeys(keys_))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] | None = {self.repo.table: {
+                "Keys": [to_wire({"PK": pk, "SK": sk}) for pk, sk in unique[start:start + 100]],
+                "ConsistentRead": True}}
+            attempt = 0
+            while request:
+                response = self.repo.client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self.repo.table, []):
+                    item = from_wire(raw)
+                    if item.get("entity") == "GRANT":
+                        found[(item["PK"], item["SK"])] = mapping.item_to_grant(item)
+                request = response.get("UnprocessedKeys") or None
+                if request:  # throttled: back off a little before asking for the rest
+                    attempt += 1
+                    time.sleep(min(1.0, 0.02 * 2 ** attempt))
+        return found
+
+    def save_expired_batch(self, batch: list[tuple[GrantRecord, int, Iterable[LedgerRecord]]]) -> None:
+        """Every grant of the batch with its EXPIRED entry, in one transaction (each grant
+        conditioned on its version): all or nothing, ConcurrentUpdate if any condition fails."""
+        operations = []
+        for grant, expected_version, entries in batch:
+            operations.append(self.repo._grant_put(grant, expected_version))  # noqa: SLF001
+            operations += [self.repo._put(mapping.entry_to_item(e), "attribute_not_exists(PK)")  # noqa: SLF001
+                           for e in entries]
+        self.repo._transact(operations)  # noqa: SLF001
+
+    def save_noticed_batch(self, batch: list[tuple[GrantRecord, int, Any]]) -> None:
+        """Every grant of the batch marked as noticed, with its notice item, in one transaction."""
+        operations = []
+        for grant, expected_version, notice in batch:
+            operations.append(self.repo._grant_put(grant, expected_version))  # noqa: SLF001
+            operations.append({"Put": {"TableName": self.repo.table, "Item": to_wire(notice_item(notice)),
+                                       "ConditionExpression": "attribute_not_exists(PK)"}})
+        self.repo._transact(operations)  # noqa: SLF001
 
     def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None:
         self.repo.save_grant(grant, expected_version, entries)
