@@ -5,19 +5,12 @@ create nothing."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-
-def new_customer() -> str:
-    return f"cus_{uuid.uuid4().hex[:16]}"
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from tests.e2e.helpers import iso, new_customer, new_invoice
 
 
 NOW = datetime.now(UTC)
@@ -262,7 +255,7 @@ def test_bad_void_body_is_400_and_voids_nothing(api: Any, raw: str) -> None:
 
 def _app(customer: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "invoiceId": f"inv_{uuid.uuid4().hex[:12]}",
+        "invoiceId": new_invoice(12),
         "customerId": customer,
         "currency": "USD",
         "lines": [{"lineId": "l1", "amount": "10.00"}],

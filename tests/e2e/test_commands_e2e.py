@@ -15,6 +15,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from tests.e2e.helpers import new_customer, new_invoice
+
 ROOT = Path(__file__).resolve().parents[2]
 GRANT = {"name": "Welcome credits", "type": "CASH", "amount": "50.00", "currency": "USD"}
 
@@ -43,10 +45,6 @@ def command(detail_type: str, detail: Any) -> dict[str, Any]:
             "region": "us-east-1", "resources": [], "detail": detail}
 
 
-def customer() -> str:
-    return f"cus_{uuid.uuid4().hex[:10]}"
-
-
 def bus_events(stack, predicate) -> list[dict[str, Any]]:
     return [e for e in list(stack.bus.events) if predicate(e)]
 
@@ -61,7 +59,7 @@ def grants_of(api, customer_id: str, key: str = "key_a") -> list[dict[str, Any]]
 
 
 def test_grant_by_command_is_visible_over_http(stack, api, invoke):
-    cus = customer()
+    cus = new_customer(10)
     grant = invoke("GrantFunction", command("Grant Credits", {"accountId": "acct_a", "grant": {**GRANT, "customerId": cus}}))
     assert grant["id"].startswith("cg_") and "statusCode" not in grant
     response = api("GET", f"/credit-grants/{grant['id']}")
@@ -70,7 +68,7 @@ def test_grant_by_command_is_visible_over_http(stack, api, invoke):
 
 
 def test_same_event_twice_makes_one_grant(stack, api, invoke):
-    cus = customer()
+    cus = new_customer(10)
     event = command("Grant Credits", {"accountId": "acct_a", "grant": {**GRANT, "customerId": cus}})
     first, second = invoke("GrantFunction", event), invoke("GrantFunction", event)
     assert first == second
@@ -78,7 +76,7 @@ def test_same_event_twice_makes_one_grant(stack, api, invoke):
 
 
 def test_invalid_command_publishes_command_failed_and_grants_nothing(stack, api, invoke):
-    cus = customer()
+    cus = new_customer(10)
     event = command("Grant Credits", {"accountId": "acct_a", "grant": {**GRANT, "customerId": cus, "amount": 50}})
     result = invoke("GrantFunction", event)  # returns normally: no retry
     assert result["error"]["code"] == "validation_error"
@@ -90,7 +88,7 @@ def test_invalid_command_publishes_command_failed_and_grants_nothing(stack, api,
 
 
 def test_void_of_another_accounts_grant_fails_and_own_void_works(stack, api, invoke):
-    cus = customer()
+    cus = new_customer(10)
     grant = invoke("GrantFunction", command("Grant Credits", {"accountId": "acct_a", "grant": {**GRANT, "customerId": cus}}))
     theirs = command("Void Credit Grant", {"accountId": "acct_b", "grantId": grant["id"], "reason": "not yours"})
     assert invoke("VoidFunction", theirs)["error"]["code"] == "not_found"
@@ -104,7 +102,7 @@ def test_void_of_another_accounts_grant_fails_and_own_void_works(stack, api, inv
 
 def test_command_put_on_the_bus_reaches_grant_function(stack, api):
     """The template's rule (source anything-but credits.service) routes it, asynchronously."""
-    cus = customer()
+    cus = new_customer(10)
     events = _client("events", stack.events_url)
     events.put_events(Entries=[{"Source": "signup.service", "DetailType": "Grant Credits",
                                 "Detail": json.dumps({"accountId": "acct_a", "grant": {**GRANT, "customerId": cus}})}])
@@ -113,7 +111,7 @@ def test_command_put_on_the_bus_reaches_grant_function(stack, api):
         time.sleep(0.2)
     assert len(found) == 1
     # The service's own source never matches, so nothing loops.
-    other = customer()
+    other = new_customer(10)
     events.put_events(Entries=[{"Source": "credits.service", "DetailType": "Grant Credits",
                                 "Detail": json.dumps({"accountId": "acct_a", "grant": {**GRANT, "customerId": other}})}])
     time.sleep(1.0)
@@ -137,11 +135,11 @@ def test_apply_settle_release_by_command_match_http(stack, api, invoke):
         pytest.skip("/credit-applications is not served yet")
     if "handle_command" not in (ROOT / "functions" / "apply" / "app.py").read_text():
         pytest.skip("ApplyFunction does not take commands yet (lambda_entry(app, commands=handle_command, ...))")
-    http_cus, cmd_cus = customer(), customer()
+    http_cus, cmd_cus = new_customer(10), new_customer(10)
     for cus in (http_cus, cmd_cus):
         assert api("POST", "/credit-grants", json={**GRANT, "customerId": cus}).status_code == 201
     lines = [{"lineId": "l1", "amount": "150.00"}]
-    http_inv, cmd_inv = f"inv_{uuid.uuid4().hex[:8]}", f"inv_{uuid.uuid4().hex[:8]}"
+    http_inv, cmd_inv = new_invoice(8), new_invoice(8)
 
     by_http = api("POST", "/credit-applications", json={"invoiceId": http_inv, "customerId": http_cus,
                                                          "currency": "USD", "lines": lines})
@@ -166,7 +164,7 @@ def test_apply_settle_release_by_command_match_http(stack, api, invoke):
 
 
 def test_schedule_create_get_list_cancel_over_http(stack, api):
-    cus = customer()
+    cus = new_customer(10)
     body = {"customerId": cus, "interval": "MONTH", "expireAfterIntervals": 1,
             "grant": {"name": "Monthly API allowance", "type": "USAGE", "amount": "100000", "metricId": "api_calls"}}
     created = api("POST", "/credit-grant-schedules", json=body)
@@ -194,7 +192,7 @@ def test_schedule_create_get_list_cancel_over_http(stack, api):
 def test_expiry_function_run_grants_what_is_due(stack, api, invoke):
     if "run_due_schedules" not in (ROOT / "functions" / "expiry" / "app.py").read_text():
         pytest.skip("ExpiryFunction does not run recurring grants yet (schedules.run_due_schedules)")
-    cus = customer()
+    cus = new_customer(10)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=15)  # weekly: 3 periods begun
     body = {"customerId": cus, "interval": "WEEK", "expireAfterIntervals": 3,
             "startAt": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "grant": GRANT}

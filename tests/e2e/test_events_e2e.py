@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.config import Config
+
+from tests.e2e.helpers import new_customer, new_invoice
 
 
 def _lambda(stack):
@@ -18,16 +19,12 @@ def _lambda(stack):
                         aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}, read_timeout=300))
 
 
-def _customer() -> str:
-    return f"cus_{uuid.uuid4().hex[:10]}"
-
-
 def _of(kind: str, **detail):
     return lambda e: e.get("detail-type") == kind and all(e["detail"].get(k) == v for k, v in detail.items())
 
 
 def test_creating_a_grant_delivers_granted(api, webhook_receiver):
-    customer = _customer()
+    customer = new_customer(10)
     response = api("POST", "/credit-grants", json={"customerId": customer, "name": "Welcome", "type": "CASH",
                                                    "amount": "25.00", "currency": "USD", "generateInvoice": True})
     assert response.status_code == 201, response.text
@@ -42,7 +39,7 @@ def test_creating_a_grant_delivers_granted(api, webhook_receiver):
 
 
 def test_expired_grant_is_published_once_after_the_sweep(stack, api, webhook_receiver):
-    customer = _customer()
+    customer = new_customer(10)
     expires = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0) + timedelta(seconds=1)
     response = api("POST", "/credit-grants", json={"customerId": customer, "name": "Short-lived", "type": "CASH",
                                                    "amount": "5.00", "currency": "USD",
@@ -69,12 +66,12 @@ def test_expired_grant_is_published_once_after_the_sweep(stack, api, webhook_rec
 
 
 def test_draining_a_balance_delivers_balance_depleted(api, webhook_receiver):
-    customer = _customer()
+    customer = new_customer(10)
     created = api("POST", "/credit-grants", json={"customerId": customer, "name": "All of it", "type": "CASH",
                                                   "amount": "10.00", "currency": "USD"})
     assert created.status_code == 201, created.text
     response = api("POST", "/credit-applications", json={
-        "invoiceId": f"inv_{uuid.uuid4().hex[:8]}", "customerId": customer, "currency": "USD",
+        "invoiceId": new_invoice(8), "customerId": customer, "currency": "USD",
         "lines": [{"lineId": "l1", "amount": "15.00"}]})
     if response.status_code in (404, 501):
         pytest.skip(f"POST /credit-applications answers {response.status_code}: the apply engine is not in yet")

@@ -4,7 +4,6 @@ the local stack with plain `requests`, asserting API.md's contract."""
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -12,9 +11,7 @@ from typing import Any
 
 import pytest
 
-TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DECIMAL = re.compile(r"^\d+(\.\d+)?$")
+from tests.e2e.helpers import DATE, DECIMAL, assert_error, cash, create, day, list_all, new_customer, ts, usage
 
 GRANT_FIELDS = {
     "id", "accountId", "customerId", "name", "type", "currency", "metricId", "originalAmount",
@@ -26,63 +23,6 @@ GRANT_FIELDS = {
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def new_customer() -> str:
-    return f"cus_{uuid.uuid4().hex[:16]}"
-
-
-def ts(value: str) -> datetime:
-    assert TIMESTAMP.match(value), f"not an RFC 3339 UTC timestamp with Z: {value!r}"
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def future_date(days: int) -> str:
-    return (datetime.now(UTC).date() + timedelta(days=days)).isoformat()
-
-
-def create(api: Any, body: dict[str, Any], key: str = "key_a", **kwargs: Any) -> dict[str, Any]:
-    response = api("POST", "/credit-grants", key=key, json=body, **kwargs)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def cash(customer: str, amount: str = "10.00", currency: str = "USD", **extra: Any) -> dict[str, Any]:
-    return {"customerId": customer, "name": "Cash credits", "type": "CASH", "amount": amount, "currency": currency, **extra}
-
-
-def usage(customer: str, amount: str = "1000", metric: str = "api_calls", **extra: Any) -> dict[str, Any]:
-    return {"customerId": customer, "name": "Usage credits", "type": "USAGE", "amount": amount, "metricId": metric, **extra}
-
-
-def list_all(api: Any, path: str, key: str = "key_a", **params: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    params = dict(params)
-    for _ in range(200):
-        response = api("GET", path, key=key, params=params)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        items.extend(page["items"])
-        if page["pagination"]["after"] is None:
-            return items
-        params["after"] = page["pagination"]["after"]
-    raise AssertionError("pagination never ended")
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, (response.status_code, response.text)
-    assert response.headers.get("Content-Type", "").startswith("application/json"), response.headers
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
-    assert isinstance(body["error"]["details"], list), body
-    return body["error"]
 
 
 def assert_grant_shape(grant: dict[str, Any]) -> None:
@@ -124,7 +64,7 @@ def assert_grant_shape(grant: dict[str, Any]) -> None:
 
 def test_create_cash_grant_with_every_field(api: Any) -> None:
     customer = new_customer()
-    expiry = future_date(90)
+    expiry = day(90)
     body = {
         "customerId": customer,
         "name": "On-boarding credits",
@@ -307,9 +247,9 @@ def test_every_supported_currency_sample(api: Any) -> None:
 
 
 def test_effective_in_the_future_reads_scheduled(api: Any) -> None:
-    g = create(api, cash(new_customer(), effectiveDate=future_date(3)))
+    g = create(api, cash(new_customer(), effectiveDate=day(3)))
     assert g["status"] == "SCHEDULED"
-    assert g["effectiveAt"] == f"{future_date(3)}T00:00:00Z"
+    assert g["effectiveAt"] == f"{day(3)}T00:00:00Z"
 
 
 # ---------------------------------------------------------------- get
@@ -393,7 +333,7 @@ def test_list_newest_first_with_filters(api: Any) -> None:
         create(api, cash(customer, currency="EUR")),
         create(api, usage(customer, metric="api_calls")),
         create(api, usage(customer, metric="storage_gb", currency="USD", costOfCredit="5.00")),
-        create(api, cash(customer, currency="USD", effectiveDate=future_date(5))),
+        create(api, cash(customer, currency="USD", effectiveDate=day(5))),
         create(api, cash(customer, currency="GBP")),
     ]
     voided = api("POST", f"/credit-grants/{created[5]['id']}/void", json={"reason": "mistake"})

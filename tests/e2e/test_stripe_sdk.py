@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import new_customer, new_invoice
+
 stripe = pytest.importorskip("stripe")
 
 
@@ -20,7 +22,7 @@ def sdk(stack: Any) -> Any:
 
 @pytest.fixture
 def customer() -> str:
-    return f"cus_{uuid.uuid4().hex[:12]}"
+    return new_customer(12)
 
 
 def grant_params(customer: str, **extra: Any) -> dict[str, Any]:
@@ -146,7 +148,7 @@ def test_balance_transactions_after_grant_and_void(sdk: Any, customer: str):
 
 def test_balance_transactions_after_apply_and_release(sdk: Any, customer: str, api: Any):
     grant = sdk.v1.billing.credit_grants.create(params=grant_params(customer))
-    invoice = f"inv_{uuid.uuid4().hex[:10]}"
+    invoice = new_invoice(10)
     applied = api("POST", "/credit-applications", json={
         "invoiceId": invoice, "customerId": customer, "currency": "USD",
         "lines": [{"lineId": "l1", "amount": "3.00"}]})
