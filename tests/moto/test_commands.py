@@ -184,7 +184,7 @@ def test_void_by_command_and_another_accounts_grant(published):
     assert grants()[0].voided_at is None
 
     voided = handle(command("Void Credit Grant", {"accountId": "acct_a", "grantId": grant["id"], "reason": "oops"}))
-    assert voided["status"] == "VOIDED" and voided["currentBalance"] == "0.00"
+    assert voided["status"] == "VOIDED" and voided["currentBalance"] == "0"
 
 
 # ---------------------------------------------------------------- apply / settle / release

@@ -133,7 +133,7 @@ def build_grant(account_id: str, body: CreateGrantRequest, now: datetime, *, sch
         category=body.category, priority=body.priority, tax_rate_id=body.taxRateId,
         effective_at=effective_at, expires_at=expires_at, reason=body.reason, metadata=dict(body.metadata),
         applicable_metric_ids=applicable, invoice_requested=body.generateInvoice, schedule_id=schedule_id,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, amount_scale=len(body.amount.partition(".")[2]),
     )
 
 
@@ -172,7 +172,8 @@ def entry(grant: GrantRecord, type_: str, amount: Decimal, now: datetime, **extr
 def grant_context(grant: GrantRecord) -> dict[str, Any]:
     """What every event about a grant needs to say, carried on its ledger entries."""
     return {"grantType": grant.type, "currency": grant.currency, "metricId": grant.metric_id, "name": grant.name,
-            "customerId": grant.customer_id, "pricePerUnit": grant.price_per_unit}
+            "customerId": grant.customer_id, "pricePerUnit": grant.price_per_unit,
+            "amountScale": grant.amount_scale}
 
 
 def patch_grant(grant: GrantRecord, body: UpdateGrantRequest, now: datetime) -> tuple[GrantRecord, list[LedgerRecord]]:

@@ -52,6 +52,8 @@ class GrantRecord:
     expiring_notice_sent: bool = False
     # Optimistic-concurrency version: every write is conditioned on the version it read.
     version: int = 0
+    # Decimal places the grant's amount was given with: its amounts are shown at that scale.
+    amount_scale: int | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)

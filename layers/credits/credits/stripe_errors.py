@@ -15,6 +15,8 @@ def stripe_error_body(status: int, message: str, *, code: str | None = None, par
         "code": _STRIPE_CODES.get(status, code or "parameter_invalid"),
         "message": message,
     }
+    if status == 400 and message.startswith("Missing required param"):
+        error["code"] = "parameter_missing"
     if status == 409 and code == "idempotency_error":
         error["type"] = error["code"] = "idempotency_error"
     if param:

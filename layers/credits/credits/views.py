@@ -11,8 +11,15 @@ from credits.models import Grant, LedgerEntry
 from credits.records import GrantRecord, LedgerRecord
 
 
-def amount_text(value: Decimal, grant_type: str, currency: str | None) -> str:
-    """CASH amounts in the currency's digits ("12.50"); units as plain decimals ("12000")."""
+def amount_text(value: Decimal, grant_type: str, currency: str | None, scale: int | None = None) -> str:
+    """A grant's amounts are shown at the scale its amount was given with ("10" stays "10",
+    "12.50" stays "12.50"), widened when a value needs more digits; zero reads "0". Without a
+    known scale: CASH in the currency's digits, units as plain decimals."""
+    if scale is not None:
+        if value == 0:
+            return "0"
+        natural = max(0, -value.normalize().as_tuple().exponent)
+        return format(value.quantize(Decimal(1).scaleb(-max(scale, natural))), "f")
     if grant_type == "CASH" and currency:
         return money.format_money(value, currency)
     return money.format_units(value)
@@ -20,9 +27,12 @@ def amount_text(value: Decimal, grant_type: str, currency: str | None) -> str:
 
 def grant_view(grant: GrantRecord, now: datetime) -> Grant:
     def amt(value: Decimal) -> str:
-        return amount_text(value, grant.type, grant.currency)
+        return amount_text(value, grant.type, grant.currency, grant.amount_scale)
 
-    cost = money.format_money(grant.cost_of_credit, grant.currency) if grant.currency else money.format_units(grant.cost_of_credit)
+    if grant.type == "CASH":
+        cost = amt(grant.cost_of_credit)
+    else:
+        cost = money.format_money(grant.cost_of_credit, grant.currency) if grant.currency else money.format_units(grant.cost_of_credit)
     return Grant(
         id=grant.id, accountId=grant.account_id, customerId=grant.customer_id, name=grant.name, type=grant.type,
         currency=grant.currency, metricId=grant.metric_id, originalAmount=amt(grant.original_amount),
@@ -43,9 +53,11 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
 def entry_view(entry: LedgerRecord) -> LedgerEntry:
     grant_type = entry.context.get("grantType", "CASH")
     currency = entry.context.get("currency")
+    scale = entry.context.get("amountScale")
+    scale = int(scale) if scale is not None else None
     return LedgerEntry(
         id=entry.id, grantId=entry.grant_id, customerId=entry.customer_id, type=entry.type,
-        amount=amount_text(entry.amount, grant_type, currency),
-        balanceAfter=amount_text(entry.balance_after, grant_type, currency),
+        amount=amount_text(entry.amount, grant_type, currency, scale),
+        balanceAfter=amount_text(entry.balance_after, grant_type, currency, scale),
         invoiceId=entry.invoice_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
     )

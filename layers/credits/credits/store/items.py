@@ -51,6 +51,7 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
         "everApplied": grant.ever_applied,
         "expiringNoticeSent": grant.expiring_notice_sent,
         "version": grant.version,
+        "amountScale": grant.amount_scale,
         "GSI1PK": keys.account_grants_gsi1pk(grant.account_id),
         "GSI1SK": grant.id,
     }
@@ -104,6 +105,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         ever_applied=bool(item.get("everApplied", False)),
         expiring_notice_sent=bool(item.get("expiringNoticeSent", False)),
         version=int(item.get("version", 0)),
+        amount_scale=int(item["amountScale"]) if item.get("amountScale") is not None else None,
     )
 
 
