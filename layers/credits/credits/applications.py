@@ -190,8 +190,13 @@ class ApplicationService:
         created = False
         conflicts = 0
         chunk_index = 0
+        existing: ApplicationRecord | None = None
+        # First attempt: assume a new invoice without reading (the create condition catches a
+        # replay); after a lost condition, re-read; after a committed chunk, go on from it.
+        read_first = False
         while True:
-            existing = self.repo.get_application(account_id, request.invoiceId)
+            if read_first:
+                existing = self.repo.get_application(account_id, request.invoiceId)
             if existing is not None:
                 if existing.request_hash != digest:
                     raise Conflict(f"invoice {request.invoiceId} already has an application with a different body",
@@ -199,15 +204,19 @@ class ApplicationService:
                 created = created or existing.created_by == token
                 if existing.status != "COMMITTING":
                     break
+            starting = existing is None
             try:
-                done = self._commit_next_chunk(account_id, request, lines, digest, existing, token)
+                done, existing = self._commit_next_chunk(account_id, request, lines, digest, existing, token)
             except ConcurrentUpdate:
                 conflicts += 1
                 if conflicts >= self.attempts:
                     raise Conflict("credits are being changed by other requests; retry") from None
-                _backoff(conflicts)
+                if conflicts > 1:
+                    _backoff(conflicts)
+                read_first = True
                 continue
-            created = created or existing is None
+            read_first = False
+            created = created or starting
             chunk_index += 1
             if self.after_chunk is not None:
                 self.after_chunk(chunk_index)
@@ -217,12 +226,11 @@ class ApplicationService:
             telemetry.count("ApplicationsCreated")
         if request.settle:
             return self.settle(account_id, request.invoiceId), created
-        app = self.repo.get_application(account_id, request.invoiceId)
-        assert app is not None
-        return application_view(app), created
+        assert existing is not None
+        return application_view(existing), created
 
     def _commit_next_chunk(self, account_id: str, request: ApplyRequest, lines: list[BurnLine], digest: str,
-                           existing: ApplicationRecord | None, token: str) -> bool:
+                           existing: ApplicationRecord | None, token: str) -> tuple[bool, ApplicationRecord]:
         now = self.clock()
         currency = request.currency.upper()
         grants = self.repo.customer_grants(account_id, request.customerId)
@@ -266,7 +274,7 @@ class ApplicationService:
             created_by=existing.created_by if existing else token,
         )
         self.repo.commit_application(record, existing.version if existing else None, updates, entries)
-        return final
+        return final, record
 
     # ---------------------------------------------------------------- settle / release
     def get(self, account_id: str, invoice_id: str) -> Application:

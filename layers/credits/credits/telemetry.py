@@ -47,7 +47,9 @@ def amount(name: str, value: Decimal, currency: str | None) -> None:
 
 def instrument(handler: Callable[[Any, Any], Any], *, correlation_id_path: str | None = None) -> Callable[[Any, Any], Any]:
     """Wrap a lambda_handler with structured logging (correlation id), tracing and metrics."""
-    traced = tracer().capture_lambda_handler(handler)
+    # The X-Ray SDK is the slowest import of the stack: load it only where tracing is on.
+    tracing = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() not in ("1", "true")
+    traced = tracer().capture_lambda_handler(handler) if tracing else handler
     # Powertools' own switch: locally (and in tests) metrics are off, so no cold-start EMF line either.
     cold_start = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() not in ("1", "true")
     with_metrics = metrics.log_metrics(traced, capture_cold_start_metric=cold_start)
