@@ -47,6 +47,9 @@ Interval = Literal["DAY", "WEEK", "MONTH", "YEAR"]
 # Bounded so period arithmetic stays far from year 9999 (an absurd value is a 400, not a 500).
 IntervalCount = Annotated[int, Field(strict=True, ge=1, le=1000)]
 
+# A time.monotonic() instant (never money: amounts are Decimal everywhere).
+MonotonicInstant = float
+
 
 class CreateScheduleRequest(StrictModel):
     customerId: Identifier
@@ -239,7 +242,7 @@ class ScheduleService:
         raise Conflict("the schedule is being changed by another request; retry")
 
     # ------------------------------------------------------------------ the scheduled run
-    def run_due(self, now: datetime | None = None, deadline: float | None = None,
+    def run_due(self, now: datetime | None = None, deadline: MonotonicInstant | None = None,
                 on_error: Callable[[str, Exception], None] | None = None) -> RunSummary:
         """Grant every begun period of every due schedule. `deadline` is a time.monotonic()
         value after which no new work starts (the rest is due again on the next run)."""
@@ -260,7 +263,7 @@ class ScheduleService:
                     raise
         return summary
 
-    def _run_one(self, account_id: str, schedule_id: str, now: datetime, deadline: float | None,
+    def _run_one(self, account_id: str, schedule_id: str, now: datetime, deadline: MonotonicInstant | None,
                  summary: RunSummary) -> None:
         conflicts = 0
         while conflicts < self.attempts and not summary.incomplete:
@@ -277,7 +280,7 @@ class ScheduleService:
                 summary.conflicts += 1
             # else: loop once more, in case the plan was bounded (MAX_PERIODS) and more is due
 
-    def _advance(self, schedule: ScheduleRecord, due: periods.DuePlan, now: datetime, deadline: float | None,
+    def _advance(self, schedule: ScheduleRecord, due: periods.DuePlan, now: datetime, deadline: MonotonicInstant | None,
                  summary: RunSummary) -> None:
         """One transaction per granted period: its grant + the schedule advanced past it
         (skipped periods, always a prefix of the due ones, are absorbed into the first)."""
@@ -307,7 +310,7 @@ def schedule_service() -> ScheduleService:
     return ScheduleService(ScheduleStore(container.repository()))
 
 
-def run_due_schedules(now: datetime | None = None, deadline: float | None = None, *,
+def run_due_schedules(now: datetime | None = None, deadline: MonotonicInstant | None = None, *,
                       remaining_ms: Callable[[], int] | int | None = None) -> dict[str, Any]:
     """The expiry sweep's entry point: grant what is due now; returns a summary dict.
 
