@@ -6,18 +6,26 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from credits.routes import schedules as schedule_routes
-from credits.routes import stripe as stripe_routes
 from credits.api import account_id, lambda_entry, make_resolver
 from credits.container import application_service, query_service
+from credits.models import (
+    Application,
+    CreditBalance,
+    Grant,
+    GrantList,
+    Identifier,
+    LedgerEntryList,
+    SupportedCurrency,
+    Timestamp,
+)
+from credits.openapi import enable_swagger
 from credits.reports import CreditReport
-from credits.models import Application, CreditBalance, SupportedCurrency, Grant, GrantList, Identifier, LedgerEntryList, Timestamp
+from credits.routes import schedules as schedule_routes
+from credits.routes import stripe as stripe_routes
 
 app = make_resolver()
 app.include_router(stripe_routes.list_router)
 app.include_router(schedule_routes.list_router)
-from credits.openapi import enable_swagger  # noqa: E402
-
 enable_swagger(app, path="/swagger")  # GET /swagger: Swagger UI, 404 unless ENABLE_SWAGGER=true
 
 Limit = Annotated[int, Query(ge=1, le=100)]
