@@ -302,16 +302,7 @@ class DynamoRepository:
         if cursor is not None:
             kwargs["ExclusiveStartKey"] = to_wire(self._decode_cursor(cursor, account_id, "before" if backwards else "after",
                                                                       key_attrs, base))
-        found: list[dict[str, Any]] = []
-        while len(found) <= limit:
-            kwargs["Limit"] = max(limit + 1 - len(found), 25)
-            response = self.client.query(**kwargs)
-            found.extend(from_wire(i) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        more = len(found) > limit
-        found = found[:limit]
+        found, more = query_page(self.client, kwargs, limit)
         if backwards:
             found.reverse()
             has_before, has_after = more, True
@@ -357,6 +348,22 @@ class DynamoRepository:
             return {str(k): str(v) for k, v in data["k"].items()}
         except Exception:
             raise InvalidRequest(f"{field} is not a valid cursor", field=field) from None
+
+
+def query_page(client, kwargs: dict[str, Any], limit: int,
+               keep: Callable[[dict[str, Any]], bool] | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` items of a Query (in its order) and whether there are more. DynamoDB applies
+    `Limit` before a FilterExpression, so it reads on until limit + 1 items pass."""
+    kwargs = dict(kwargs)
+    found: list[dict[str, Any]] = []
+    while len(found) <= limit:
+        kwargs["Limit"] = max(limit + 1 - len(found), 25)
+        response = client.query(**kwargs)
+        found.extend(item for item in map(from_wire, response.get("Items", [])) if keep is None or keep(item))
+        if "LastEvaluatedKey" not in response:
+            break
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return found[:limit], len(found) > limit
 
 
 def _scope(base: dict[str, Any]) -> str:

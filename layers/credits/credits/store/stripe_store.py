@@ -14,7 +14,7 @@ from typing import Any
 from credits.records import GrantRecord, LedgerRecord
 from credits.store import items as mapping
 from credits.store import keys
-from credits.store.dynamo import DynamoRepository, from_wire, to_wire
+from credits.store.dynamo import DynamoRepository, query_page, to_wire
 
 _HIGH = "\uffff"  # sorts after every id character
 
@@ -48,21 +48,13 @@ def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefi
         kwargs["FilterExpression"] = " AND ".join(filters)
     kwargs["ExpressionAttributeNames"] = names
     kwargs["ExpressionAttributeValues"] = to_wire({**pk, **values, ":low": low, ":high": high})
-    found: list[dict[str, Any]] = []
-    while len(found) <= limit:
-        kwargs["Limit"] = max(limit + 1 - len(found), 25)
-        response = repo.client.query(**kwargs)
-        for raw in response.get("Items", []):
-            item = from_wire(raw)
-            if cursor is not None and item[key_name] == sk_of(cursor):
-                continue  # BETWEEN is inclusive; the cursor itself is not part of the page
-            if keep is None or keep(item):
-                found.append(item)
-        if "LastEvaluatedKey" not in response:
-            break
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    has_more = len(found) > limit
-    found = found[:limit]
+    def wanted(item: dict[str, Any]) -> bool:
+        # BETWEEN is inclusive; the cursor itself is not part of the page.
+        if cursor is not None and item[key_name] == sk_of(cursor):
+            return False
+        return keep is None or keep(item)
+
+    found, has_more = query_page(repo.client, kwargs, limit, wanted)
     if backwards:
         found.reverse()
     return found, has_more
