@@ -134,6 +134,10 @@ class FunctionRuntime:
 
     def __init__(self, specs: dict[str, FunctionSpec]):
         self.specs = specs
+        # Set while the stack's environment is in os.environ: background work (the stream
+        # poller, the schedule) waits for it, so it never runs against another test's environment.
+        self.active = threading.Event()
+        self.active.set()
         self._handlers: dict[str, Handler | None] = {}
         self._overrides: dict[str, Handler] = {}
         self._listeners: list[Callable[[str], None]] = []

@@ -55,4 +55,5 @@ class Scheduler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.run_once()
+            if self.runtime.active.is_set():
+                self.run_once()

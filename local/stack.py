@@ -66,10 +66,12 @@ class Stack:
     def activate(self) -> None:
         """Put the functions' environment into os.environ (start_stack does; idempotent)."""
         _activate(self.env)
+        self.runtime.active.set()
 
     def deactivate(self) -> None:
         """Restore os.environ as it was before the stack (a test session's other tests must not
         see it); the handlers read it again on `activate()`."""
+        self.runtime.active.clear()
         _deactivate(self.env)
 
     def __enter__(self) -> Stack:

@@ -125,6 +125,8 @@ class StreamPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if not self.runtime.active.wait(0.2):
+                continue  # the stack's environment is switched off (another test is running)
             try:
                 # Without a handler, leave the records in the stream (TRIM_HORIZON keeps them).
                 if self.runtime.has_handler(self.function):
@@ -199,6 +201,9 @@ class StreamPoller:
     def _deliver(self, shard: _Shard) -> None:
         records = [lambda_record(r, self._stream_arn or "") for r in shard.pending]
         for attempt in range(self.max_attempts):
+            while not self.runtime.active.wait(0.2):
+                if self._stop.is_set():
+                    return
             if self._stop.is_set():
                 return
             failed_from = self._invoke(records)

@@ -384,7 +384,7 @@ def test_stream_records_reach_the_publisher_with_checkpointing(stack):
             ]
 
         # Wait for the re-delivery too, before the stub goes away.
-        publisher.wait(lambda e: bool(seen("1", "MODIFY")) and len(seen("2", "INSERT")) == 2, timeout=15)
+        publisher.wait(lambda e: bool(seen("1", "MODIFY")) and len(seen("2", "INSERT")) == 2, timeout=60)
 
     insert = seen("1", "INSERT")[0]
     assert insert["eventSource"] == "aws:dynamodb" and insert["eventVersion"] == "1.1"
