@@ -28,7 +28,7 @@ from credits.burndown import Allocation as Alloc
 from credits.burndown import BurnGrant, BurnLine, apply_allocations, burndown, line_amount, summarize
 from credits.clock import to_iso, utcnow
 from credits.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
-from credits.grants import entry, grant_context
+from credits.grants import backoff, entry, grant_context
 from credits.models import Allocation, Application, ApplicationLine, ApplyRequest
 from credits.records import ZERO, ApplicationRecord, GrantRecord, LedgerRecord
 
@@ -212,7 +212,7 @@ class ApplicationService:
                 if conflicts >= self.attempts:
                     raise Conflict("credits are being changed by other requests; retry") from None
                 if conflicts > 1:
-                    _backoff(conflicts)
+                    backoff(conflicts)
                 read_first = True
                 continue
             read_first = False
@@ -306,15 +306,15 @@ class ApplicationService:
             if app.status == "RELEASED" or (target == "SETTLED" and app.status == "SETTLED"):
                 raise Conflict(f"a {app.status.lower()} application cannot be {target.lower()}")
             try:
-                if self._commit_transition_chunk(app, target):
-                    continue  # re-read: either done (status == target) or another chunk to go
+                # Then re-read: either done (status == target) or another chunk to go.
+                self._commit_transition_chunk(app, target)
             except ConcurrentUpdate:
                 conflicts += 1
                 if conflicts >= self.attempts:
                     raise Conflict("credits are being changed by other requests; retry") from None
-                _backoff(conflicts)
+                backoff(conflicts)
 
-    def _commit_transition_chunk(self, app: ApplicationRecord, target: str) -> bool:
+    def _commit_transition_chunk(self, app: ApplicationRecord, target: str) -> None:
         now = self.clock()
         amounts = by_grant(list(app.allocations))
         # Which step is under way: SETTLING/RELEASING remember where a chunked transition got to.
@@ -352,14 +352,6 @@ class ApplicationService:
                          transition_from=None if final else from_status, done_grant_ids=done, updated_at=now,
                          version=app.version + 1)
         self.repo.commit_application(record, app.version, updates, entries)
-        return True
 
 
 _IN_PROGRESS = {"SETTLING": "SETTLED", "RELEASING": "RELEASED"}
-
-
-def _backoff(attempt: int) -> None:
-    import random
-    import time
-
-    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))

@@ -257,27 +257,30 @@ class ExpiryService:
             return outcomes + [handle(key, now) for key in pending]
 
     def _expire_one(self, key: GrantKey, now: datetime) -> str:
-        for _ in range(self.attempts):
-            grant = self.store.read_grant(key)
-            if grant is None or not is_due_for_expiry(grant, now):
-                return "skipped"
+        def write(grant: GrantRecord) -> None:
             updated, entries = expire_grant(grant, now)
-            try:
-                self.store.save_expired(updated, grant.version, entries)
-                return "done"
-            except ConcurrentUpdate:
-                continue  # re-read: another sweep may have expired it, or an apply changed it
-        return "retry"
+            self.store.save_expired(updated, grant.version, entries)
+
+        return self._one(key, lambda g: is_due_for_expiry(g, now), write)
 
     def _notice_one(self, key: GrantKey, now: datetime) -> str:
+        def write(grant: GrantRecord) -> None:
+            updated, notice = notice_for(grant, now)
+            self.store.save_noticed(updated, grant.version, notice)
+
+        return self._one(key, lambda g: is_due_for_notice(g, now, self.lead), write)
+
+    def _one(self, key: GrantKey, due: Callable[[GrantRecord], bool], write: Callable[[GrantRecord], None]) -> str:
+        """One grant on its own: read, check it is still due, write conditioned on the version
+        read; a lost condition re-reads (another sweep may have done it, or an apply changed it)."""
         for _ in range(self.attempts):
             grant = self.store.read_grant(key)
-            if grant is None or not is_due_for_notice(grant, now, self.lead):
+            if grant is None or not due(grant):
                 return "skipped"
-            updated, notice = notice_for(grant, now)
             try:
-                self.store.save_noticed(updated, grant.version, notice)
+                write(grant)
                 return "done"
             except ConcurrentUpdate:
                 continue
         return "retry"
+

@@ -26,6 +26,11 @@ T = TypeVar("T")
 # ====================================================================== retries
 
 
+def backoff(attempt: int) -> None:
+    """Jittered exponential pause before re-reading after a lost conditional write."""
+    time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+
+
 def with_retries(action: Callable[[], T], attempts: int) -> T:
     """Run a read-decide-write action until its conditional write wins (bounded, with jitter);
     a write that keeps losing is answered 409, never lost."""
@@ -33,7 +38,7 @@ def with_retries(action: Callable[[], T], attempts: int) -> T:
         try:
             return action()
         except ConcurrentUpdate:
-            time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
+            backoff(attempt)
     raise Conflict("the grant is being changed by another request; retry")
 
 
