@@ -255,6 +255,11 @@ class CapturingRepository:
             def customer_grants(self, account_id: str, customer_id: str):
                 return [g for g in self.grants.values() if g.customer_id == customer_id]
 
+            def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
+                from credits.applications import spendable_in_burn_order
+
+                return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))
+
             def get_application(self, account_id: str, invoice_id: str):
                 return self.apps.get(invoice_id)
 
@@ -297,6 +302,17 @@ def customer_grants_query(account: str, customer: str) -> dict[str, Any]:
 
     return {"TableName": TABLE, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)", "ConsistentRead": True,
             "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account, customer), ":sk": keys.GRANT_SK_PREFIX})}
+
+
+def burn_index_query(account: str, customer: str, currency: str, limit: int) -> dict[str, Any]:
+    """One page of a customer's spendable CASH grants in burn-down order (LSI1): what apply reads."""
+    from credits.store import keys
+    from credits.store.dynamo import to_wire
+
+    return {"TableName": TABLE, "IndexName": "LSI1", "ConsistentRead": True, "Limit": limit,
+            "KeyConditionExpression": "PK = :pk AND begins_with(LSI1SK, :scope)",
+            "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account, customer),
+                                                  ":scope": keys.burn_scope("CASH", currency)})}
 
 
 def get_key(key: dict[str, str]) -> dict[str, Any]:

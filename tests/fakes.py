@@ -41,6 +41,11 @@ class InMemoryRepository:
         with self._lock:
             return [g for (a, _), g in sorted(self.grants.items()) if a == account_id and g.customer_id == customer_id]
 
+    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
+        from credits.applications import spendable_in_burn_order
+
+        return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))
+
     def _check_version(self, grant: GrantRecord, expected: int | None) -> None:
         current = self.grants.get((grant.account_id, grant.id))
         if expected is None:

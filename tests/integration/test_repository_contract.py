@@ -91,3 +91,50 @@ def test_a_stale_version_is_refused(repo):
     with pytest.raises(ConcurrentUpdate):
         repo.save_grant(stale.evolve(name="lost update", version=stale.version + 1), stale.version, [])
     assert repo.get_grant(ACCOUNT, grant_id).name == "first"
+
+
+def test_burn_candidates_come_in_burn_down_order_and_only_while_spendable(repo):
+    """LSI1 (DynamoDB Local) and the fake agree with burndown.grant_sort_key: the index order is
+    the burn-down order, and spent, voided or other-balance grants are not in it."""
+    from credits.applications import burn_grant
+    from credits.burndown import grant_sort_key
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    grants = GrantService(repo, clock=lambda: now)
+    at = lambda days: (now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+
+    def grant(**kw):
+        base = dict(customerId="cus_order", name="g", type="CASH", amount="1.00", currency="USD")
+        return grants.create(ACCOUNT, CreateGrantRequest(**{**base, **kw})).id
+
+    expected = [
+        grant(priority=0, expiresAt=at(9)),
+        grant(priority=0),  # never expires: after every expiring grant of its priority
+        grant(priority=50, expiresAt=at(2), category="PAID"),
+        grant(priority=50, expiresAt=at(2), category="PROMOTIONAL", costOfCredit="0"),
+        grant(priority=50, expiresAt=at(2), category="PAID", effectiveAt=at(-1)),
+        grant(priority=100, expiresAt=at(1)),
+        grant(priority=7, effectiveAt=at(3)),  # scheduled grants are spendable later: in the index
+    ]
+    voided = grant(priority=0)
+    grants.void(ACCOUNT, voided, "mistake")
+    grant(currency="EUR")
+    grant(type="USAGE", currency=None, metricId="api", amount="5")
+    hashed = grant(type="USAGE", currency=None, metricId="api.calls", amount="5")
+
+    cash = list(repo.burn_candidates(ACCOUNT, "cus_order", "CASH", "USD"))
+    by_rule = sorted(cash, key=lambda g: grant_sort_key(burn_grant(g)))
+    assert [g.id for g in cash] == [g.id for g in by_rule]
+    assert set(g.id for g in cash) == set(expected)
+    assert [g.id for g in repo.burn_candidates(ACCOUNT, "cus_order", "USAGE", "api.calls")] == [hashed]
+    assert len(list(repo.burn_candidates(ACCOUNT, "cus_order", "USAGE", "api"))) == 1
+
+    # Spent to zero by an application: out of the index; released: back in.
+    apps = ApplicationService(repo, clock=lambda: now)
+    apps.apply(ACCOUNT, ApplyRequest(invoiceId="inv_order", customerId="cus_order", currency="USD",
+                                     lines=[{"lineId": "a", "amount": "2.00"}]))
+    assert [g.id for g in repo.burn_candidates(ACCOUNT, "cus_order", "CASH", "USD")] == \
+        [g.id for g in by_rule[2:]]
+    assert {g.id for g in by_rule[:2]} == {expected[0], expected[1]}
+    apps.release(ACCOUNT, "inv_order")
+    assert [g.id for g in repo.burn_candidates(ACCOUNT, "cus_order", "CASH", "USD")] == [g.id for g in by_rule]

@@ -25,7 +25,8 @@ from typing import Any
 
 from credits import money, telemetry
 from credits.burndown import Allocation as Alloc
-from credits.burndown import BurnGrant, BurnLine, apply_allocations, burndown, line_amount, summarize
+from credits.burndown import (BurnGrant, BurnLine, apply_allocations, burndown, grant_sort_key, line_amount,
+                              summarize)
 from credits.clock import to_iso, utcnow
 from credits.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
 from credits.grants import backoff, entry, grant_context
@@ -103,13 +104,96 @@ def balance_key(grant: GrantRecord) -> tuple[str, str | None, str | None]:
     return (grant.type, grant.currency if grant.type == "CASH" else None, grant.metric_id if grant.type == "USAGE" else None)
 
 
-def depleted_keys(grants: list[GrantRecord], now: datetime, touched: set[tuple]) -> set[tuple]:
-    """Balance keys (CASH currency / USAGE metric) touched now whose available balance is zero."""
-    available: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
-    for grant in grants:
-        if grant.usable_at(now):
-            available[balance_key(grant)] += grant.current_balance
-    return {key for key in touched if available.get(key, ZERO) == ZERO}
+# Grants read per page of one balance in burn-down order: most invoices need a few.
+BURN_PAGE = 16
+
+
+class BalanceReader:
+    """One balance of a customer (a CASH currency or a USAGE metric): its spendable grants in
+    burn-down order, read a page at a time, only as far as the caller needs."""
+
+    def __init__(self, repo, account_id: str, customer_id: str, grant_type: str, scope: str):
+        self.grant_type, self.scope = grant_type, scope
+        self.key = (grant_type, scope if grant_type == "CASH" else None, scope if grant_type == "USAGE" else None)
+        self._source = repo.burn_candidates(account_id, customer_id, grant_type, scope)
+        self.read: list[GrantRecord] = []
+        self.exhausted = False
+        self._page = BURN_PAGE
+
+    def read_more(self) -> None:
+        """The next page; pages double (as the store's do), so n grants take O(log n) reads."""
+        for _ in range(self._page):
+            grant = next(self._source, None)
+            if grant is None:
+                self.exhausted = True
+                return
+            self.read.append(grant)
+        self._page *= 2
+
+    def written(self, grants: dict[str, GrantRecord]) -> None:
+        """Take this call's own committed writes into what was read (a later chunk plans on them;
+        a grant changed by anyone else fails that chunk's version condition and is re-read)."""
+        self.read = [grants.get(g.id, g) for g in self.read]
+
+    def depleted(self, now: datetime, written: dict[str, GrantRecord]) -> bool:
+        """Nothing usable is left in this balance once `written` (grant id -> new state) is."""
+        seen = 0
+        while True:
+            if any(written.get(g.id, g).usable_at(now) for g in self.read[seen:]):
+                return False
+            seen = len(self.read)
+            if self.exhausted:
+                return True
+            self.read_more()
+
+
+def spendable_in_burn_order(grants: list[GrantRecord], grant_type: str, scope: str) -> list[GrantRecord]:
+    """What the store's burn-down index (LSI1) holds for one balance, in its order: for adapters
+    that keep grants in memory."""
+    spendable = [g for g in grants if g.type == grant_type and (g.currency if grant_type == "CASH" else g.metric_id) == scope
+                 and g.voided_at is None and g.expired_at is None and g.current_balance > 0]
+    return sorted(spendable, key=lambda g: grant_sort_key(burn_grant(g)))
+
+
+def reader_for(repo, grant: GrantRecord) -> BalanceReader:
+    scope = grant.currency if grant.type == "CASH" else grant.metric_id
+    return BalanceReader(repo, grant.account_id, grant.customer_id, grant.type, scope or "")
+
+
+def plan_reading(lines: list[BurnLine], balances: list[BalanceReader], currency: str, now: datetime) -> list[Alloc]:
+    """The burn-down over as few grants as it needs. Each balance is read in burn-down order, so
+    what is read is a prefix of it and the burn-down over the prefixes equals the burn-down over
+    everything, as long as no balance could still give more: a USAGE balance while every grant
+    read is used up and a line of its metric is still open after the USAGE step; the CASH
+    balance while any line is still open."""
+    for balance in balances:
+        if not balance.read and not balance.exhausted:
+            balance.read_more()
+    while True:
+        allocations = plan(lines, [g for b in balances for g in b.read], currency, now)
+        hungry = [b for b in balances if not b.exhausted and _could_give_more(b, lines, allocations, now)]
+        if not hungry:
+            return allocations
+        for balance in hungry:
+            balance.read_more()
+
+
+def _could_give_more(balance: BalanceReader, lines: list[BurnLine], allocations: list[Alloc], now: datetime) -> bool:
+    if balance.grant_type == "USAGE":
+        taken = by_grant(allocations)
+        if any(g.usable_at(now) and taken.get(g.id, ZERO) < g.current_balance for g in balance.read):
+            return False  # a grant has units left: every line of the metric was done before it
+        after_usage = apply_allocations(lines, [a for a in allocations if a.type == "USAGE"])
+        return any(l.is_usage and l.metric_id == balance.scope and l.covered_units < l.quantity
+                   and l.credited < l.amount for l in after_usage)
+    return any(l.credited < l.amount for l in apply_allocations(lines, allocations))
+
+
+def invoice_balances(repo, account_id: str, customer_id: str, lines: list[BurnLine], currency: str) -> list[BalanceReader]:
+    """The balances an invoice can draw on: one per metric of its usage lines, and its currency."""
+    metrics = dict.fromkeys(l.metric_id for l in lines if l.is_usage and l.metric_id is not None)
+    return [*(BalanceReader(repo, account_id, customer_id, "USAGE", m) for m in metrics),
+            BalanceReader(repo, account_id, customer_id, "CASH", currency)]
 
 
 def application_view(app: ApplicationRecord, status: str | None = None) -> Application:
@@ -171,7 +255,8 @@ class ApplicationService:
         lines = invoice_lines(request)
         now = self.clock()
         currency = request.currency.upper()
-        allocations = plan(lines, self.repo.customer_grants(account_id, request.customerId), currency, now)
+        balances = invoice_balances(self.repo, account_id, request.customerId, lines, currency)
+        allocations = plan_reading(lines, balances, currency, now)
         draft = ApplicationRecord(invoice_id=request.invoiceId, account_id=account_id, customer_id=request.customerId,
                                   currency=currency, status="PENDING", request_hash="", settle_requested=False,
                                   lines=_line_dicts(lines), allocations=tuple(allocations), created_at=now, updated_at=now)
@@ -191,6 +276,8 @@ class ApplicationService:
         conflicts = 0
         chunk_index = 0
         existing: ApplicationRecord | None = None
+        # What this call has read of the customer's balances; kept across its own chunks.
+        balances: list[BalanceReader] | None = None
         # First attempt: assume a new invoice without reading (the create condition catches a
         # replay); after a lost condition, re-read; after a committed chunk, go on from it.
         read_first = False
@@ -206,8 +293,10 @@ class ApplicationService:
                     break
             starting = existing is None
             try:
-                done, existing = self._commit_next_chunk(account_id, request, lines, digest, existing, token)
+                done, existing, balances = self._commit_next_chunk(account_id, request, lines, digest, existing,
+                                                                   token, balances)
             except ConcurrentUpdate:
+                balances = None
                 conflicts += 1
                 if conflicts >= self.attempts:
                     raise Conflict("credits are being changed by other requests; retry") from None
@@ -230,21 +319,23 @@ class ApplicationService:
         return application_view(existing), created
 
     def _commit_next_chunk(self, account_id: str, request: ApplyRequest, lines: list[BurnLine], digest: str,
-                           existing: ApplicationRecord | None, token: str) -> tuple[bool, ApplicationRecord]:
+                           existing: ApplicationRecord | None, token: str, balances: list[BalanceReader] | None,
+                           ) -> tuple[bool, ApplicationRecord, list[BalanceReader]]:
         now = self.clock()
         currency = request.currency.upper()
-        grants = self.repo.customer_grants(account_id, request.customerId)
         state = _burn_lines(existing) if existing else lines
-        allocations = plan(state, grants, currency, now)
+        if balances is None:
+            balances = invoice_balances(self.repo, account_id, request.customerId, state, currency)
+        allocations = plan_reading(state, balances, currency, now)
         order = list(dict.fromkeys(a.grant_id for a in allocations))
         chunk = set(order[: self.chunk_grants])
         final = len(order) <= self.chunk_grants
         chunk_allocations = [a for a in allocations if a.grant_id in chunk]
         taken = by_grant(chunk_allocations)
-        by_id = {g.id: g for g in grants}
+        by_id = {g.id: g for b in balances for g in b.read}
         updates: list[tuple[GrantRecord, int]] = []
         entries: list[LedgerRecord] = []
-        after: dict[str, GrantRecord] = dict(by_id)
+        after: dict[str, GrantRecord] = {}
         for grant_id in order[: self.chunk_grants]:
             grant, amount = by_id[grant_id], taken[grant_id]
             updated = grant.evolve(current_balance=grant.current_balance - amount,
@@ -258,7 +349,7 @@ class ApplicationService:
                                  context=grant_context(updated)))
         if final and entries:
             touched = {balance_key(u) for u, _ in updates}
-            for key in depleted_keys(list(after.values()), now, touched):
+            for key in (b.key for b in balances if b.key in touched and b.depleted(now, after)):
                 # Mark the last entry of that balance: the publisher emits balance_depleted for it.
                 last = max((i for i, (u, _) in enumerate(updates) if balance_key(u) == key))
                 e = entries[last]
@@ -274,7 +365,9 @@ class ApplicationService:
             created_by=existing.created_by if existing else token,
         )
         self.repo.commit_application(record, existing.version if existing else None, updates, entries)
-        return final, record
+        for balance in balances:
+            balance.written(after)
+        return final, record, balances
 
     # ---------------------------------------------------------------- settle / release
     def get(self, account_id: str, invoice_id: str) -> Application:

@@ -287,12 +287,12 @@ class GrantService:
         account.credits.balance_depleted for it."""
         from dataclasses import replace
 
-        from credits.applications import balance_key, depleted_keys
+        from credits.applications import reader_for
 
-        others = [g for g in self.repo.customer_grants(after.account_id, after.customer_id) if g.id != after.id]
-        key = balance_key(after)
-        if not depleted_keys([*others, after], now, {key}):
+        balance = reader_for(self.repo, after)
+        if not balance.depleted(now, {after.id: after}):
             return entries
+        key = balance.key
         last = entries[-1]
         marker = {"type": key[0], "currency": key[1], "metricId": key[2]}
         return [*entries[:-1], replace(last, context={**last.context, "balanceDepleted": marker})]

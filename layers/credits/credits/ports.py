@@ -4,7 +4,7 @@ The DynamoDB adapter (store/dynamo.py) and the in-memory fake (tests) both imple
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -14,6 +14,10 @@ from credits.records import GrantRecord, LedgerRecord, Page
 class Repository(Protocol):
     def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None: ...
     def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]: ...
+    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]:
+        """Grants of one CASH currency / USAGE metric that may still be spent (balance > 0, not
+        voided, expiry not written), lazily, in burn-down order (burndown.grant_sort_key)."""
+        ...
     def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None: ...
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
                    extra: Iterable[dict[str, Any]] = ()) -> None: ...

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -148,6 +148,26 @@ class DynamoRepository:
             "ConsistentRead": True,
         }
         return [mapping.item_to_grant(item) for item in self._query_all(kwargs)]
+
+    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str,
+                        first_page: int = 16) -> Iterator[GrantRecord]:
+        """The customer's spendable grants of one CASH currency / USAGE metric, in burn-down order
+        (LSI1, strongly consistent), read as the caller asks for more: pages double in size, so
+        an invoice that needs n grants costs O(log n) queries."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "LSI1", "ConsistentRead": True, "Limit": first_page,
+            "KeyConditionExpression": "PK = :pk AND begins_with(LSI1SK, :scope)",
+            "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
+                                                  ":scope": keys.burn_scope(grant_type, scope)}),
+        }
+        while True:
+            response = self.client.query(**kwargs)
+            for item in response.get("Items", []):
+                yield mapping.item_to_grant(from_wire(item))
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            kwargs["Limit"] = min(kwargs["Limit"] * 2, 1000)
 
     def _query_all(self, kwargs: dict[str, Any]) -> Iterable[dict[str, Any]]:
         while True:

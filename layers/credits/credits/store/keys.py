@@ -53,6 +53,21 @@ def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 
+# ---- LSI1: a customer's spendable grants in burn-down order (sparse), so apply reads what it spends
+def burn_scope(grant_type: str, scope: str) -> str:
+    """One balance of a customer: a CASH currency or a USAGE metric. The length prefix keeps a
+    metric id containing '#' from sharing a prefix with another metric."""
+    return f"BURN#{grant_type}#{len(scope)}:{scope}#"
+
+
+def burn_order_sk(grant_type: str, scope: str, priority: int, expires_at_iso: str | None, promotional: bool,
+                  effective_at_iso: str, created_at_iso: str, grant_id: str) -> str:
+    """burndown.grant_sort_key as a string: priority; expiresAt (never last: '~' sorts after
+    digits); PROMOTIONAL first; effectiveAt; createdAt; id. Instants are fixed-width ISO."""
+    return (f"{burn_scope(grant_type, scope)}{priority:03d}#{expires_at_iso or '~'}#{0 if promotional else 1}"
+            f"#{effective_at_iso}#{created_at_iso}#{grant_id}")
+
+
 # ---- GSI1: account-wide listings in id (= creation time) order
 def account_grants_gsi1pk(account_id: str) -> str:
     return f"ACCT#{account_id}#GRANTS"
