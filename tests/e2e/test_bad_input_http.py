@@ -115,6 +115,10 @@ CASES: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("expires-at-number", "cash", {"expiresAt": 1893456000}, ("expiresAt",)),
     ("effective-at-without-z", "cash", {"effectiveAt": "2026-01-01T00:00:00"}, ("effectiveAt",)),
     ("expires-at-bad-month", "cash", {"expiresAt": "2030-13-01T00:00:00Z"}, ("expiresAt",)),
+    ("effective-at-year-1", "cash", {"effectiveAt": "0001-01-01T00:00:00Z"}, ("effectiveAt",)),
+    ("effective-date-year-999", "cash", {"effectiveDate": "0999-01-01"}, ("effectiveDate",)),
+    ("expiry-date-last-day-of-calendar", "cash", {"expiryDate": "9999-12-31"}, ("expiryDate",)),
+    ("expires-at-year-9999", "cash", {"expiresAt": "9999-06-01T00:00:00Z"}, ("expiresAt",)),
     ("metric-on-cash", "cash", {"metricId": "api_calls"}, ("metricId",)),
     ("price-per-unit-on-cash", "cash", {"pricePerUnit": "0.01"}, ("pricePerUnit",)),
     ("usage-without-metric", "usage", {"metricId": DROP}, ("metricId",)),
@@ -233,6 +237,7 @@ def _grant(api: Any) -> dict[str, Any]:
         ({"expiryDate": YESTERDAY}, ("expiryDate",)),
         ({"expiresAt": iso(NOW - timedelta(hours=1))}, ("expiresAt",)),
         ({"expiresAt": "2031-01-01T00:00:00"}, ("expiresAt",)),
+        ({"expiryDate": "9999-12-31"}, ("expiryDate",)),
         ({"expiryDate": IN_10_DAYS, "expiresAt": f"{IN_20_DAYS}T00:00:00Z"}, ("expiryDate", "expiresAt")),
         ({"bogus": 1}, ("bogus",)),
     ],
@@ -283,6 +288,8 @@ def _app(customer: str, **overrides: Any) -> dict[str, Any]:
         ({"invoiceId": DROP}, ("invoiceId",)),
         ({"customerId": DROP}, ("customerId",)),
         ({"settle": "yes"}, ("settle",)),
+        ({"lines": [{"lineId": "l1", "metricId": "m", "quantity": "1000000000000", "unitPrice": "2"}]}, ("quantity",)),
+        ({"lines": [{"lineId": "l1", "amount": "1000000000000"}, {"lineId": "l2", "amount": "1"}]}, ("lines",)),
         ({"discount": "5"}, ("discount",)),
     ],
 )
@@ -330,3 +337,25 @@ def test_bad_balance_query_is_400(api: Any, params: dict[str, str]) -> None:
 def test_bad_transactions_query_is_400(api: Any, params: dict[str, str]) -> None:
     response = api("GET", f"/customers/{new_customer()}/credit-transactions", params=params)
     assert_validation_error(response, None)
+
+
+def test_a_cursor_of_another_listing_of_the_same_customer_is_400(api: Any) -> None:
+    customer = new_customer()
+    for _ in range(3):
+        api("POST", "/credit-grants", json=cash_body(customer))
+    grants_cursor = api("GET", "/credit-grants", params={"customerId": customer, "limit": "1"}).json()["pagination"]["after"]
+    ledger_cursor = api("GET", f"/customers/{customer}/credit-transactions", params={"limit": "1"}).json()["pagination"]["after"]
+    assert grants_cursor and ledger_cursor
+    assert_validation_error(api("GET", f"/customers/{customer}/credit-transactions", params={"after": grants_cursor}),
+                            ("after",))
+    assert_validation_error(api("GET", "/credit-grants", params={"customerId": customer, "before": ledger_cursor}),
+                            ("before",))
+
+
+@pytest.mark.parametrize("path", ["/credit-grants/{id}", "/credit-applications/{id}", "/credit-grant-schedules/{id}"])
+def test_an_id_longer_than_any_key_is_not_found(api: Any, path: str) -> None:
+    response = api("GET", path.format(id="x" * 2100))
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"
+    void = api("POST", f"/credit-grants/{'x' * 2100}/void", json={"reason": "r"})
+    assert void.status_code == 404, void.text

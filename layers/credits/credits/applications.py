@@ -69,7 +69,11 @@ def invoice_lines(request: ApplyRequest) -> list[BurnLine]:
                     raise InvalidRequest(f"{where}.metricId is required on a usage line", field=f"{where}.metricId")
                 quantity = money.parse_units(line.quantity, field=f"{where}.quantity")
                 price = money.parse_price(line.unitPrice, field=f"{where}.unitPrice")
-                lines.append(BurnLine(line.lineId, line.metricId, line_amount(quantity, price, currency), quantity, price))
+                amount = line_amount(quantity, price, currency)
+                if amount > money.MAX_AMOUNT:
+                    raise InvalidRequest(f"{where}: quantity x unitPrice must be at most "
+                                         f"{money.format_units(money.MAX_AMOUNT)}", field=f"{where}.quantity")
+                lines.append(BurnLine(line.lineId, line.metricId, amount, quantity, price))
             else:
                 if line.amount is None:
                     raise InvalidRequest(f"{where} needs amount, or quantity and unitPrice", field=f"{where}.amount")
@@ -77,6 +81,8 @@ def invoice_lines(request: ApplyRequest) -> list[BurnLine]:
                 lines.append(BurnLine(line.lineId, line.metricId, amount))
         except ValueError as exc:
             raise InvalidRequest(str(exc), field=str(exc).split(" ", 1)[0]) from None
+    if sum((line.amount for line in lines), ZERO) > money.MAX_AMOUNT:
+        raise InvalidRequest(f"the lines add up to more than {money.format_units(money.MAX_AMOUNT)}", field="lines")
     return lines
 
 

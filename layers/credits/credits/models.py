@@ -50,24 +50,35 @@ _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# Instants the service accepts: four-digit years, and room for a date's next day (expiryDate D
+# means D+1 at 00:00Z) without leaving the calendar.
+_FIRST_YEAR, _LAST_YEAR = 1970, 9998
+
+
 def _parse_timestamp(value: str) -> datetime:
     if not _TIMESTAMP.match(value):
         raise ValueError("must be an RFC 3339 UTC timestamp like 2026-01-31T00:00:00Z")
     whole = value[:19]
     try:
         # Whole seconds: the service's instants are second-precise (as Stripe's Unix times are).
-        return datetime.fromisoformat(whole).replace(tzinfo=UTC)
+        parsed = datetime.fromisoformat(whole).replace(tzinfo=UTC)
     except ValueError as exc:
         raise ValueError(f"is not a valid timestamp ({exc})") from None
+    if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
+        raise ValueError(f"must lie between the years {_FIRST_YEAR} and {_LAST_YEAR}")
+    return parsed
 
 
 def _parse_date(value: str) -> date:
     if not _DATE.match(value):
         raise ValueError("must be a date like 2026-01-31")
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"is not a valid date ({exc})") from None
+    if not _FIRST_YEAR <= parsed.year <= _LAST_YEAR:
+        raise ValueError(f"must lie between the years {_FIRST_YEAR} and {_LAST_YEAR}")
+    return parsed
 
 
 Timestamp = Annotated[str, StringConstraints(strict=True, max_length=40), AfterValidator(_parse_timestamp)]

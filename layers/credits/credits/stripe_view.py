@@ -32,7 +32,7 @@ _CREDIT_TYPES = {"GRANTED": "credits_granted", "RELEASED": "credits_application_
 _DEBIT_TYPES = {"APPLIED": "credits_applied", "EXPIRED": "credits_expired", "VOIDED": "credits_voided"}
 
 # Unix seconds accepted for effective_at / expires_at (through 9999-12-31).
-_MAX_UNIX = 253402300799
+_MAX_UNIX = 253370764799  # 9998-12-31T23:59:59Z: the last instant the JSON API accepts
 _INT = re.compile(r"[0-9]+")
 _ID = re.compile(r"[A-Za-z0-9_\-.:@+=]{1,128}")
 

@@ -18,6 +18,7 @@ from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys
 
+_MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
 _serializer = None
 _deserializer = None
 
@@ -84,6 +85,10 @@ class DynamoRepository:
 
     # ------------------------------------------------------------------ low-level helpers
     def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        # DynamoDB refuses a key over its size limits, so no item has one: such an id (from a
+        # path) is simply not found.
+        if len(key["PK"].encode()) > _MAX_PARTITION_KEY_BYTES or len(key["SK"].encode()) > _MAX_SORT_KEY_BYTES:
+            return None
         response = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
         return from_wire(response["Item"]) if "Item" in response else None
 
@@ -322,7 +327,15 @@ class DynamoRepository:
         if cursor is not None:
             kwargs["ExclusiveStartKey"] = to_wire(self._decode_cursor(cursor, account_id, "before" if backwards else "after",
                                                                       key_attrs, base))
-        found, more = query_page(self.client, kwargs, limit)
+        try:
+            found, more = query_page(self.client, kwargs, limit)
+        except self.client.exceptions.ClientError as exc:
+            # A well-signed cursor whose key lies outside this query's range (another listing
+            # of the same partition, or other from/to filters) is the caller's mistake.
+            if cursor is None or exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            raise InvalidRequest(f"{'before' if backwards else 'after'} is not a cursor of this listing",
+                                 field="before" if backwards else "after") from None
         if backwards:
             found.reverse()
             has_before, has_after = more, True
@@ -387,9 +400,11 @@ def query_page(client, kwargs: dict[str, Any], limit: int,
 
 
 def _scope(base: dict[str, Any]) -> str:
-    """What a cursor belongs to: the index and the partition of the query."""
+    """What a cursor belongs to: the index, the partition and the kind of key range of the query
+    (a customer's grants and its ledger share a partition)."""
     pk = from_wire(base["ExpressionAttributeValues"]).get(":pk", "")
-    return f"{base.get('IndexName', 'table')}|{pk}"
+    scope = f"{base.get('IndexName', 'table')}|{pk}|{base['KeyConditionExpression']}"
+    return hashlib.sha256(scope.encode()).hexdigest()[:16]
 
 
 _NOT_VOIDED = "attribute_not_exists(voidedAt)"
