@@ -338,9 +338,11 @@ def write(results: dict[str, Any]) -> Path:
         add(f"| {r['size']:,} | {_fmt(r['apply']['p50'])} | {_fmt(r['apply']['p95'])} | {_calls(r['apply_calls'])} | "
             f"{_fmt(r['balance']['p50'])} | {_fmt(r['balance']['p95'])} | {_fmt(r['query']['p50'])} |")
     add("")
-    add(f"Apply grows {cust_ratio:.1f}× and balance {bal_cust_ratio:.1f}× from 1 to {cust[-1]['size']:,} grants: both "
-        "read **every** grant of the customer (one strongly consistent Query, paged per 1 MB, and each item parsed into "
-        "a record) although the invoice touches one. See [Misses and causes](#misses-and-causes).")
+    add(f"Apply grows {cust_ratio:.2f}× and balance {bal_cust_ratio:.1f}× from 1 to {cust[-1]['size']:,} grants. Apply "
+        "reads one page of the customer's burn-down index (LSI1: spendable grants per currency / metric in burn-down "
+        "order), so the grants it does not touch cost it nothing; balance reads **every** grant of the customer (one "
+        "strongly consistent Query, paged per 1 MB — the raw Query column), as it must to sum them. See "
+        "[Misses and causes](#misses-and-causes).")
     add("")
     add("### Grants in the account (list page; balance of a fixed customer)")
     add("")
