@@ -1,7 +1,7 @@
 """Running the template's functions in this process, as Lambda would run them.
 
 Each `functions/<name>/app.py` is a module called `app`; they are loaded under unique names
-(`fn_grant_app`, …) so they do not collide, lazily and once, and may be called from many threads.
+(`fn_grant_app`, …) so they do not collide, lazily and once, and may be called from many threads (each function runs one invocation at a time).
 """
 
 from __future__ import annotations
@@ -139,6 +139,10 @@ class FunctionRuntime:
         self.active = threading.Event()
         self.active.set()
         self._handlers: dict[str, Handler | None] = {}
+        # One invocation at a time per function, as in one Lambda execution environment: a
+        # handler keeps per-invocation state in module globals (the Powertools resolver's current
+        # event and context), which concurrent calls in one process would mix up.
+        self._instances: dict[str, threading.RLock] = {}
         self._overrides: dict[str, Handler] = {}
         self._listeners: list[Callable[[str], None]] = []
 
@@ -198,19 +202,26 @@ class FunctionRuntime:
         handler = self.handler(name)
         if handler is None:
             raise HandlerNotFound(f"Handler '{spec.handler_name}' missing on module '{spec.handler.rpartition('.')[0]}'")
-        context = LambdaContext(spec)
-        started = time.monotonic()
-        try:
-            return handler(event, context)
-        finally:
-            elapsed = time.monotonic() - started
-            if elapsed > spec.timeout:
-                print(
-                    f"local: {name} ran {elapsed:.1f}s, longer than its Timeout of {spec.timeout}s "
-                    "(Lambda would have stopped it)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        with self._import_lock:
+            instance = self._instances.setdefault(name, threading.RLock())
+        with instance:
+            context = LambdaContext(spec)
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                self._warn_if_over_time(name, spec, started)
+
+    @staticmethod
+    def _warn_if_over_time(name: str, spec: FunctionSpec, started: float) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed > spec.timeout:
+            print(
+                f"local: {name} ran {elapsed:.1f}s, longer than its Timeout of {spec.timeout}s "
+                "(Lambda would have stopped it)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     # -- test hooks ------------------------------------------------------------------------
 

@@ -498,3 +498,28 @@ def test_stack_environment_is_set_only_while_active(stack):
         assert os.environ.get("EVENTS_ENDPOINT_URL") != stack.events_url
     finally:
         stack.activate()
+
+
+def test_concurrent_requests_of_two_accounts_never_mix(api: Any) -> None:
+    """Many requests at once, half of each account: every one answers 200 with its own account's
+    grant only (each function runs one invocation at a time, as one Lambda environment does;
+    a resolver shared between concurrent calls once answered 500 or read another call's event)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.e2e.helpers import new_customer
+
+    customer = new_customer()
+    own = {}
+    for key in ("key_a", "key_b"):
+        body = {"customerId": customer, "name": key, "type": "CASH", "amount": "1.00", "currency": "USD"}
+        own[key] = api("POST", "/credit-grants", key=key, json=body).json()["id"]
+
+    def read(i: int) -> tuple[str, int, list[str]]:
+        key = ("key_a", "key_b")[i % 2]
+        response = api("GET", "/credit-grants", key=key, params={"customerId": customer})
+        return key, response.status_code, [g["id"] for g in response.json().get("items", [])]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(read, range(160)))
+    assert all(status == 200 for _, status, _ in results), [r for r in results if r[1] != 200][:3]
+    assert all(ids == [own[key]] for key, _, ids in results)
