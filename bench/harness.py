@@ -209,7 +209,31 @@ def batch_write(client: Any, items: list[dict[str, Any]], threads: int = 4) -> f
 
 
 def seed(client: Any, grants: Iterable[Any], *, ref: bool = True, entry: bool = False) -> float:
-    return batch_write(client, [i for g in grants for i in grant_items(g, ref=ref, entry=entry)])
+    grants = list(grants)
+    started = time.monotonic()
+    batch_write(client, [i for g in grants for i in grant_items(g, ref=ref, entry=entry)])
+    seed_counters(client, grants)
+    return time.monotonic() - started
+
+
+def seed_counters(client: Any, grants: list[Any]) -> None:
+    """The grant counters (totalResultSize) that the service's create transactions keep, for
+    grants seeded directly."""
+    from collections import Counter
+
+    from credits.store import keys
+    from credits.store.dynamo import to_wire
+
+    counts: Counter = Counter()
+    for g in grants:
+        kind = keys.grant_kind_counter(g.type, g.currency, g.metric_id)
+        for key in (keys.account_count_key(g.account_id, keys.count_shard_of(g.id)),
+                    keys.customer_count_key(g.account_id, g.customer_id)):
+            counts[(key["PK"], key["SK"], kind)] += 1
+    for (pk, sk, kind), n in counts.items():
+        client.update_item(TableName=TABLE, Key=to_wire({"PK": pk, "SK": sk}), UpdateExpression="ADD #total :n, #kind :n",
+                           ExpressionAttributeNames={"#total": "total", "#kind": kind},
+                           ExpressionAttributeValues=to_wire({":n": n}))
 
 
 # ====================================================================== timing

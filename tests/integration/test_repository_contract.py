@@ -138,3 +138,64 @@ def test_burn_candidates_come_in_burn_down_order_and_only_while_spendable(repo):
     assert {g.id for g in by_rule[:2]} == {expected[0], expected[1]}
     apps.release(ACCOUNT, "inv_order")
     assert [g.id for g in repo.burn_candidates(ACCOUNT, "cus_order", "CASH", "USD")] == [g.id for g in by_rule]
+
+
+def test_total_result_size_counts_every_filter_and_follows_deletes(repo):
+    """Counters (DynamoDB) and counting (fake) agree: creates count, deletes uncount, voided
+    grants still list; a status filter is counted at the read instant."""
+    account = "acct_counts"
+    grants = GrantService(repo)
+
+    def grant(customer="cus_a", **kw):
+        base = dict(customerId=customer, name="g", type="CASH", amount="1.00", currency="USD")
+        return grants.create(account, CreateGrantRequest(**{**base, **kw})).id
+
+    usd = [grant(), grant(), grant(customer="cus_b")]
+    eur = grant(currency="EUR")
+    api = grant(type="USAGE", currency=None, metricId="api", amount="5")
+    priced = grant(customer="cus_b", type="USAGE", currency="USD", metricId="api", amount="5", costOfCredit="1.00")
+    grants.void(account, usd[0], "voided grants are still listed")
+    grants.delete(account, usd[1])
+
+    def total(**filters):
+        return repo.list_grants(account, GrantQuery(limit=1, **filters), datetime.now(UTC)).total
+
+    assert total() == 5
+    assert total(customer_id="cus_a") == 3 and total(customer_id="cus_b") == 2
+    assert total(type="CASH") == 3 and total(type="USAGE") == 2
+    assert total(currency="USD") == 3  # two CASH grants and the USAGE grant priced in USD
+    assert total(currency="EUR", type="CASH") == 1 and total(metric_id="api") == 2
+    assert total(customer_id="cus_b", metric_id="api", type="USAGE") == 1
+    assert total(status="VOIDED") == 1 and total(status="ACTIVE") == 4
+    assert {eur, api, priced} <= {g.id for g in repo.list_grants(account, GrantQuery(limit=10), datetime.now(UTC)).items}
+
+
+def test_concurrent_creates_for_one_customer_all_land_and_count(table):
+    """On DynamoDB Local: creates that meet on the customer's counter item are retried, never
+    lost nor answered 409, and the count is exact."""
+    import threading
+
+    from credits.container import repository
+
+    repo = repository()
+    grants = GrantService(repo)
+    errors: list[Exception] = []
+
+    def create() -> None:
+        try:
+            for _ in range(5):
+                grants.create("acct_race", CreateGrantRequest(customerId="cus_race", name="g", type="CASH",
+                                                              amount="1.00", currency="USD"))
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    now = datetime.now(UTC)
+    assert repo.list_grants("acct_race", GrantQuery(customer_id="cus_race", limit=1), now).total == 40
+    assert repo.list_grants("acct_race", GrantQuery(limit=1), now).total == 40
+    assert len(repo.customer_grants("acct_race", "cus_race")) == 40

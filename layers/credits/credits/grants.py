@@ -254,7 +254,9 @@ class GrantService:
     def create(self, account_id: str, body: CreateGrantRequest) -> GrantRecord:
         now = self.clock()
         grant = build_grant(account_id, body, now)
-        self.repo.create_grant(grant, granted_entry(grant, now))
+        # Nothing is written unless all is: a transaction that met another on a shared counter
+        # item is simply sent again.
+        with_retries(lambda: self.repo.create_grant(grant, granted_entry(grant, now)), self.attempts)
         telemetry.count("GrantsCreated")
         telemetry.amount(f"Granted{grant.type.title()}", grant.original_amount,
                          grant.currency if grant.type == "CASH" else None)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -183,13 +184,28 @@ class DynamoRepository:
                 return
             kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
+    def grant_creation_ops(self, grant: GrantRecord, entry: LedgerRecord) -> list[dict[str, Any]]:
+        """What creating a grant writes: the grant, its id reference, its GRANTED entry, and the
+        counters that grant lists report as totalResultSize."""
         ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
-        self._transact([
+        return [
             self._grant_put(grant, None),
             self._put(ref, "attribute_not_exists(PK)"),
             self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
-        ])
+            *self._count_ops(grant, +1),
+        ]
+
+    def _count_ops(self, grant: GrantRecord, delta: int) -> list[dict[str, Any]]:
+        update = {"UpdateExpression": "ADD #total :delta, #kind :delta",
+                  "ExpressionAttributeNames": {"#total": "total",
+                                               "#kind": keys.grant_kind_counter(grant.type, grant.currency, grant.metric_id)},
+                  "ExpressionAttributeValues": to_wire({":delta": delta})}
+        return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}} for key in (
+            keys.account_count_key(grant.account_id, keys.count_shard_of(grant.id)),
+            keys.customer_count_key(grant.account_id, grant.customer_id))]
+
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
+        self._transact(self.grant_creation_ops(grant, entry))
 
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
                    extra: Iterable[dict[str, Any]] = ()) -> None:
@@ -208,6 +224,7 @@ class DynamoRepository:
                         "ExpressionAttributeValues": to_wire({":v": expected_version})}},
             {"Delete": {"TableName": self.table, "Key": to_wire(keys.grant_ref_key(grant.account_id, grant.id))}},
             self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+            *self._count_ops(grant, -1),
         ])
 
     def list_grants(self, account_id: str, query: GrantQuery, now: datetime) -> Page:
@@ -239,8 +256,44 @@ class DynamoRepository:
         if names:
             base["ExpressionAttributeNames"] = names
         base["ExpressionAttributeValues"] = to_wire(values)
+        # Status depends on the instant of the read, so only a count can tell how many match it.
+        counted = None if query.status else (lambda: self._counted_grants(account_id, query))
         return self._page(base, key_attrs, query.limit, query.after, query.before, account_id,
-                          mapping.item_to_grant, newest_first=True)
+                          mapping.item_to_grant, newest_first=True, total=counted)
+
+    def _counted_grants(self, account_id: str, query: GrantQuery) -> int:
+        """How many grants match the type / currency / metric filters, from the grant counters:
+        one GetItem for a customer, one BatchGetItem of the shards for the account."""
+        if query.customer_id:
+            counters = [self._get(keys.customer_count_key(account_id, query.customer_id)) or {}]
+        else:
+            counters = self.batch_get([keys.account_count_key(account_id, s) for s in range(keys.COUNT_SHARDS)])
+        total = 0
+        for counter in counters:
+            for name, value in counter.items():
+                if not name.startswith(keys.COUNTER_PREFIX):
+                    continue
+                grant_type, currency, metric_id = name[len(keys.COUNTER_PREFIX):].split("|")
+                if (query.type in (None, grant_type) and query.currency in (None, currency)
+                        and query.metric_id in (None, metric_id)):
+                    total += int(value)
+        return total
+
+    def batch_get(self, item_keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Items by key, strongly consistent, BatchGetItem per 100 keys (missing keys: absent)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(item_keys), 100):
+            request: dict[str, Any] | None = {self.table: {
+                "Keys": [to_wire(k) for k in item_keys[start:start + 100]], "ConsistentRead": True}}
+            attempt = 0
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                found += [from_wire(raw) for raw in response.get("Responses", {}).get(self.table, [])]
+                request = response.get("UnprocessedKeys") or None
+                if request:  # throttled: back off a little before asking for the rest
+                    attempt += 1
+                    time.sleep(min(1.0, 0.02 * 2 ** attempt))
+        return found
 
     # ------------------------------------------------------------------ applications
     def get_application(self, account_id: str, invoice_id: str) -> ApplicationRecord | None:
@@ -317,7 +370,7 @@ class DynamoRepository:
     # ------------------------------------------------------------------ paging
     def _page(self, base: dict[str, Any], key_attrs: tuple[str, ...], limit: int, after: str | None,
               before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any], *,
-              newest_first: bool) -> Page:
+              newest_first: bool, total: Callable[[], int] | None = None) -> Page:
         """Cursor paging over a (possibly filtered) Query. `after` continues in list order from
         the item it names, `before` walks back from it; both are exclusive."""
         backwards = before is not None
@@ -345,7 +398,7 @@ class DynamoRepository:
         next_after = self._encode_cursor(found[-1], key_attrs, account_id, scope) if found and has_after else None
         next_before = self._encode_cursor(found[0], key_attrs, account_id, scope) if found and has_before else None
         return Page(items=[mapper(i) for i in found], after=next_after, before=next_before,
-                    total=self._count(base))
+                    total=total() if total is not None else self._count(base))
 
     def _count(self, base: dict[str, Any]) -> int:
         kwargs = {**base, "Select": "COUNT"}

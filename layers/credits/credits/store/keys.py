@@ -53,6 +53,29 @@ def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 
+# ---- grant counters: totalResultSize of grant lists without reading the grants
+COUNT_SHARDS = 16  # an account's counter is split so that concurrent creates rarely meet on one item
+COUNTER_PREFIX = "n|"
+
+
+def account_count_key(account_id: str, shard: int) -> dict[str, str]:
+    return {"PK": f"ACCT#{account_id}#GRANTCOUNT#{shard}", "SK": "COUNT"}
+
+
+def customer_count_key(account_id: str, customer_id: str) -> dict[str, str]:
+    return {"PK": customer_pk(account_id, customer_id), "SK": "GRANTCOUNT"}
+
+
+def count_shard_of(grant_id: str) -> int:
+    """A grant's creation and its deletion count on the same shard."""
+    return int(hashlib.sha256(grant_id.encode()).hexdigest(), 16) % COUNT_SHARDS
+
+
+def grant_kind_counter(grant_type: str, currency: str | None, metric_id: str | None) -> str:
+    """The counter attribute of one kind of grant; list filters on type / currency / metric sum
+    the kinds they match."""
+    return f"{COUNTER_PREFIX}{grant_type}|{currency or ''}|{metric_id or ''}"
+
 # ---- LSI1: a customer's spendable grants in burn-down order (sparse), so apply reads what it spends
 def burn_scope(grant_type: str, scope: str) -> str:
     """One balance of a customer: a CASH currency or a USAGE metric. The length prefix keeps a

@@ -11,7 +11,6 @@ from typing import Any
 from credits.clock import from_iso, to_iso
 from credits.records import GrantRecord, LedgerRecord, Page
 from credits.schedules import ScheduleRecord
-from credits.store import items as mapping
 from credits.store import keys
 from credits.store.dynamo import DynamoRepository, to_wire
 
@@ -169,11 +168,8 @@ class ScheduleStore:
                      grant: GrantRecord, entry: LedgerRecord, now: datetime) -> None:
         """One period, atomically: the grant (new id only), its ref, its GRANTED entry, and the
         schedule advanced. A lost race raises ConcurrentUpdate and writes nothing."""
-        ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
         self.repo._transact([
-            self.repo._grant_put(grant, None),
-            self.repo._put(ref, "attribute_not_exists(PK)"),
-            self.repo._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+            *self.repo.grant_creation_ops(grant, entry),
             self._advance_op(schedule, expected_index, next_index, next_at, now),
         ])
 

@@ -3,7 +3,6 @@ on the sparse indexes GSI2 (expiry) and GSI3 (expiring-soon notices), and the sw
 
 from __future__ import annotations
 
-import time
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -80,21 +79,9 @@ class DynamoSweepStore:
         """Many grants in one BatchGetItem per 100 keys, strongly consistent (missing -> None)."""
         found: dict[tuple[str, str], GrantRecord | None] = dict.fromkeys(keys_)
         unique = list(dict.fromkeys(keys_))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] | None = {self.repo.table: {
-                "Keys": [to_wire({"PK": pk, "SK": sk}) for pk, sk in unique[start:start + 100]],
-                "ConsistentRead": True}}
-            attempt = 0
-            while request:
-                response = self.repo.client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self.repo.table, []):
-                    item = from_wire(raw)
-                    if item.get("entity") == "GRANT":
-                        found[(item["PK"], item["SK"])] = mapping.item_to_grant(item)
-                request = response.get("UnprocessedKeys") or None
-                if request:  # throttled: back off a little before asking for the rest
-                    attempt += 1
-                    time.sleep(min(1.0, 0.02 * 2 ** attempt))
+        for item in self.repo.batch_get([{"PK": pk, "SK": sk} for pk, sk in unique]):
+            if item.get("entity") == "GRANT":
+                found[(item["PK"], item["SK"])] = mapping.item_to_grant(item)
         return found
 
     def save_expired_batch(self, batch: list[tuple[GrantRecord, int, Iterable[LedgerRecord]]]) -> None:
