@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from credits.api import JSON, account_id, lambda_entry, make_resolver
 from credits.commands import handle_command
 from credits.container import application_service
-from credits.models import Application, ApplyRequest
+from credits.models import Application, ApplyRequest, TransitionRequest
 
 app = make_resolver()
 
@@ -28,12 +28,12 @@ def preview(body: Annotated[ApplyRequest, Body()]) -> Application:
 
 
 @app.post("/credit-applications/<invoiceId>/settle", summary="Invoice paid: pending credits become consumed")
-def settle(invoiceId: Annotated[str, Path()]) -> Application:
+def settle(invoiceId: Annotated[str, Path()], body: Annotated[TransitionRequest | None, Body()] = None) -> Application:
     return application_service().settle(account_id(app), invoiceId)
 
 
 @app.post("/credit-applications/<invoiceId>/release", summary="Invoice voided: applied credits go back")
-def release(invoiceId: Annotated[str, Path()]) -> Application:
+def release(invoiceId: Annotated[str, Path()], body: Annotated[TransitionRequest | None, Body()] = None) -> Application:
     return application_service().release(account_id(app), invoiceId)
 
 

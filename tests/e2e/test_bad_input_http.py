@@ -359,3 +359,17 @@ def test_an_id_longer_than_any_key_is_not_found(api: Any, path: str) -> None:
     assert response.json()["error"]["code"] == "not_found"
     void = api("POST", f"/credit-grants/{'x' * 2100}/void", json={"reason": "r"})
     assert void.status_code == 404, void.text
+
+
+@pytest.mark.parametrize("action", ["settle", "release"])
+def test_settle_and_release_take_no_parameters(api: Any, action: str) -> None:
+    customer = new_customer()
+    api("POST", "/credit-grants", json=cash_body(customer))
+    body = _app(customer)
+    assert api("POST", "/credit-applications", json=body).status_code == 201
+    path = f"/credit-applications/{body['invoiceId']}/{action}"
+    for raw in ('{"x": 1}', "{", "[]", '"settle"'):
+        assert_validation_error(api("POST", path, data=raw, headers={"Content-Type": "application/json"}), None)
+    assert api("GET", f"/credit-applications/{body['invoiceId']}").json()["status"] == "PENDING"
+    assert api("POST", path, data="{}", headers={"Content-Type": "application/json"}).status_code == 200
+    assert api("POST", path).status_code == 200  # no body at all: a no-op repeat

@@ -148,6 +148,10 @@ class VoidGrantRequest(StrictModel):
     reason: Reason
 
 
+class TransitionRequest(StrictModel):
+    """Settle and release take no parameters: no body, or an empty JSON object."""
+
+
 class Grant(BaseModel):
     id: str
     accountId: str
