@@ -92,6 +92,24 @@ class InMemoryRepository:
         items.sort(key=lambda e: e.id)
         return _page(items, query, key=lambda e: e.id, reverse=False)
 
+    def ledger_between(self, account_id: str, start, end, *, customer_id: str | None = None) -> list[LedgerRecord]:
+        return sorted((e for e in self.entries if e.account_id == account_id
+                       and (customer_id is None or e.customer_id == customer_id)
+                       and (start is None or e.created_at >= start) and e.created_at < end),
+                      key=lambda e: (e.created_at, e.id))
+
+    def report_snapshots(self, account_id: str, customer_id: str | None, *, before) -> list:
+        stored = getattr(self, "snapshots", {}).get((account_id, customer_id), {})
+        return [(month, totals) for month, totals in sorted(stored.items(), key=lambda kv: kv[0]) if month < before]
+
+    def put_report_snapshots(self, account_id: str, customer_id: str | None, snapshots: list) -> None:
+        from credits.reports import Totals
+
+        if not hasattr(self, "snapshots"):
+            self.snapshots = {}
+        for month, totals in snapshots:  # stored as the DynamoDB adapter stores them: serialized
+            self.snapshots.setdefault((account_id, customer_id), {})[month] = Totals.from_json(totals.to_json())
+
     def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]:
         return sorted((e for e in self.entries if e.account_id == account_id and e.grant_id == grant_id), key=lambda e: e.id)
 

@@ -199,3 +199,37 @@ def test_concurrent_creates_for_one_customer_all_land_and_count(table):
     assert repo.list_grants("acct_race", GrantQuery(customer_id="cus_race", limit=1), now).total == 40
     assert repo.list_grants("acct_race", GrantQuery(limit=1), now).total == 40
     assert len(repo.customer_grants("acct_race", "cus_race")) == 40
+
+
+def test_reports_from_snapshots_on_dynamodb_local(table):
+    """The monthly snapshots stored in the table give the rows of the whole ledger, account-wide
+    and for one customer; a second report reads them back instead of the ledger."""
+    from credits.container import repository
+    from credits.reports import build_report, report
+
+    repo = repository()
+    grants = GrantService(repo)
+    apps = ApplicationService(repo)
+    for customer in ("cus_r1", "cus_r2"):
+        grants.create("acct_rep", CreateGrantRequest(customerId=customer, name="g", type="CASH", amount="40.00",
+                                                     currency="USD"))
+        grants.create("acct_rep", CreateGrantRequest(customerId=customer, name="u", type="USAGE", amount="1000",
+                                                     metricId="api", currency="USD", pricePerUnit="0.002"))
+    apps.apply("acct_rep", ApplyRequest(invoiceId="inv_rep", customerId="cus_r1", currency="USD", lines=[
+        {"lineId": "u", "metricId": "api", "quantity": "300", "unitPrice": "0.01"}, {"lineId": "c", "amount": "15.00"}]))
+    apps.release("acct_rep", "inv_rep")
+    apps.apply("acct_rep", ApplyRequest(invoiceId="inv_rep2", customerId="cus_r2", currency="USD",
+                                        lines=[{"lineId": "c", "amount": "7.50"}]))
+
+    now = datetime.now(UTC)
+    start, end = now - timedelta(days=3), now + timedelta(days=45)  # the current month closes before `end`
+    later = end + timedelta(hours=2)
+    everything = repo.ledger_between("acct_rep", None, end)
+    assert len(everything) == 9  # 4 GRANTED, 2 APPLIED, 2 RELEASED, 1 APPLIED
+    for customer in (None, "cus_r1"):
+        expected = build_report(everything, start, end, customer_id=customer)
+        assert report(repo, "acct_rep", start, end, customer_id=customer, now=later).rows == expected
+        assert repo.report_snapshots("acct_rep", customer, before=end)  # stored
+        assert report(repo, "acct_rep", start, end, customer_id=customer, now=later).rows == expected
+    usage = next(r for r in report(repo, "acct_rep", start, end, now=later).rows if r.type == "USAGE")
+    assert (usage.applied, usage.released, usage.outstanding, usage.outstandingValue) == ("300", "300", "2000", "4.00")

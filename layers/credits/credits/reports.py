@@ -1,21 +1,23 @@
 """GET /reports/credits: activity totals in a window and the liability outstanding at its end.
 
-Pure aggregation over ledger entries (the store reads them in time order from the account's
-ledger index). Cost: one Query over the account's entries created before `to` — it grows with
-the account's ledger up to `to`, not with the table (README "Reports" says more)."""
+Aggregation over ledger entries, with closed months folded once into monthly snapshots (per
+account, and per customer for customer reports): a report reads the snapshots up to the last
+closed month and the ledger entries only of the window's open edges, so its cost grows with the
+activity of those edges and the number of months, not with the account's history."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from credits import money
-from credits.clock import to_iso
+from credits.clock import to_iso, utcnow
 from credits.records import ZERO, LedgerRecord
 
 _FLOW = {"GRANTED": "granted", "APPLIED": "applied", "RELEASED": "released", "EXPIRED": "expired", "VOIDED": "voided"}
@@ -45,43 +47,153 @@ class CreditReport(BaseModel):
     rows: list[ReportRow]
 
 
-def build_report(entries: Iterable[LedgerRecord], start: datetime, end: datetime, *, customer_id: str | None = None,
-                 grant_type: str | None = None, currency: str | None = None) -> list[ReportRow]:
-    totals: dict[tuple, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    per_grant: dict[tuple, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    prices: dict[str, Decimal] = {}
-    for e in entries:
-        ctx = e.context
+Key = tuple[str, str | None, str | None]  # (type, currency, metricId)
+# A closed month's entries can no longer change: an entry is stamped when its request starts
+# and committed within a Lambda timeout (at most 15 minutes), and GSI1 catches up in well under
+# a second. Months that ended longer ago than this are folded into snapshots once.
+CLOSED_AFTER = timedelta(hours=1)
+
+
+@dataclass
+class Totals:
+    """Per (type, currency, metricId): `position` = balance still owed and its money value
+    (units x pricePerUnit, unrounded), `flows` = amounts moved by type."""
+
+    position: dict[Key, dict[str, Decimal]] = field(default_factory=dict)
+    flows: dict[Key, dict[str, Decimal]] = field(default_factory=dict)
+
+    def add(self, entry: LedgerRecord, *, position: bool = True, flows: bool = True) -> None:
+        ctx = entry.context
         kind = ctx.get("grantType", "CASH")
         key = (kind, ctx.get("currency"), ctx.get("metricId") if kind == "USAGE" else None)
-        if customer_id and e.customer_id != customer_id or grant_type and kind != grant_type \
-                or currency and key[1] != currency or e.created_at >= end:
+        held = self.position.setdefault(key, {"outstanding": ZERO, "value": ZERO})
+        if position and entry.type in _SIGN:
+            signed = _SIGN[entry.type] * entry.amount
+            held["outstanding"] += signed
+            if ctx.get("pricePerUnit") is not None:
+                held["value"] += signed * Decimal(ctx["pricePerUnit"])
+        if flows and entry.type in _FLOW:
+            moved = self.flows.setdefault(key, dict.fromkeys(_FLOW.values(), ZERO))
+            moved[_FLOW[entry.type]] += entry.amount
+
+    def merge_flows(self, other: Totals) -> None:
+        for key, moved in other.flows.items():
+            mine = self.flows.setdefault(key, dict.fromkeys(_FLOW.values(), ZERO))
+            for name, amount in moved.items():
+                mine[name] += amount
+
+    def to_json(self) -> str:
+        def plain(table: dict[Key, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
+            return {"|".join(part or "" for part in key): {k: str(v) for k, v in row.items()} for key, row in table.items()}
+
+        return json.dumps({"position": plain(self.position), "flows": plain(self.flows)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Totals:
+        def parsed(table: dict[str, dict[str, str]]) -> dict[Key, dict[str, Decimal]]:
+            out: dict[Key, dict[str, Decimal]] = {}
+            for joined, row in table.items():
+                kind, cur, metric = joined.split("|")
+                out[(kind, cur or None, metric or None)] = {k: Decimal(v) for k, v in row.items()}
+            return out
+
+        data = json.loads(text)
+        return cls(position=parsed(data["position"]), flows=parsed(data["flows"]))
+
+
+def month_start(instant: datetime) -> datetime:
+    return datetime(instant.year, instant.month, 1, tzinfo=UTC)
+
+
+def next_month(start: datetime) -> datetime:
+    return datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+
+
+def build_report(entries: Iterable[LedgerRecord], start: datetime, end: datetime, *, customer_id: str | None = None,
+                 grant_type: str | None = None, currency: str | None = None) -> list[ReportRow]:
+    """The report from every entry of the account before `end` (the definition the monthly
+    snapshots must agree with)."""
+    totals = Totals()
+    for e in entries:
+        if (customer_id and e.customer_id != customer_id) or e.created_at >= end:
             continue
-        row = totals[key]
-        if e.type in _SIGN:
-            row["outstanding"] += _SIGN[e.type] * e.amount
-            per_grant[key][e.grant_id] += _SIGN[e.type] * e.amount
-        if ctx.get("pricePerUnit") is not None:
-            prices[e.grant_id] = Decimal(ctx["pricePerUnit"])
-        if e.type in _FLOW and e.created_at >= start:
-            row[_FLOW[e.type]] += e.amount
+        totals.add(e, flows=e.created_at >= start)
+    return report_rows(totals, grant_type=grant_type, currency=currency)
+
+
+def report_rows(totals: Totals, *, grant_type: str | None = None, currency: str | None = None) -> list[ReportRow]:
     rows = []
-    for key in sorted(totals, key=lambda k: (k[0] != "CASH", k[1] or "", k[2] or "")):
+    for key in sorted(totals.position, key=lambda k: (k[0] != "CASH", k[1] or "", k[2] or "")):
         kind, cur, metric = key
-        row = totals[key]
+        if (grant_type and kind != grant_type) or (currency and cur != currency):
+            continue
+        held = totals.position[key]
+        moved = totals.flows.get(key) or dict.fromkeys(_FLOW.values(), ZERO)
         fmt = (lambda v: money.format_money(v, cur)) if kind == "CASH" and cur else money.format_units
         value = None
         if kind == "USAGE":
-            raw = sum((units * prices.get(gid, ZERO) for gid, units in per_grant[key].items()), ZERO)
+            raw = held["value"]
             value = money.format_money(money.round_money(raw, cur), cur) if cur else money.format_units(raw)
-        rows.append(ReportRow(type=kind, currency=cur, metricId=metric, granted=fmt(row["granted"]),
-                              applied=fmt(row["applied"]), released=fmt(row["released"]), expired=fmt(row["expired"]),
-                              voided=fmt(row["voided"]), outstanding=fmt(row["outstanding"]), outstandingValue=value))
+        rows.append(ReportRow(type=kind, currency=cur, metricId=metric, granted=fmt(moved["granted"]),
+                              applied=fmt(moved["applied"]), released=fmt(moved["released"]),
+                              expired=fmt(moved["expired"]), voided=fmt(moved["voided"]),
+                              outstanding=fmt(held["outstanding"]), outstandingValue=value))
     return rows
 
 
 def report(repo, account_id: str, start: datetime, end: datetime, *, customer_id=None, grant_type=None,
-           currency=None) -> CreditReport:
-    entries = repo.account_ledger_until(account_id, end, customer_id=customer_id)
-    rows = build_report(entries, start, end, customer_id=customer_id, grant_type=grant_type, currency=currency)
-    return CreditReport(from_=to_iso(start), to=to_iso(end), customerId=customer_id, rows=rows)
+           currency=None, now: datetime | None = None) -> CreditReport:
+    """Closed months come from monthly snapshots (made once, on first need), the rest from the
+    ledger: the cost grows with the entries of the open edges of the window and the number of
+    months, not with the account's history."""
+    now = now or utcnow()
+    closed = min(month_start(end), month_start(now - CLOSED_AFTER))
+    snapshots = ensure_snapshots(repo, account_id, customer_id, closed)
+    totals = Totals()
+    if snapshots:
+        totals.position = _copy(snapshots[-1][1].position)  # the position at `closed`
+    # Full closed months inside the window: their flows from the snapshots.
+    first_full = next_month(month_start(start)) if month_start(start) < start else start
+    for month, snapshot in snapshots:
+        if month >= first_full and next_month(month) <= closed:
+            totals.merge_flows(snapshot)
+    # The open start of the window (before the first full month, if that is closed): flows only.
+    if start < closed:
+        for e in repo.ledger_between(account_id, start, min(first_full, closed), customer_id=customer_id):
+            totals.add(e, position=False)
+    # From the last snapshot on: position, and flows inside the window.
+    for e in repo.ledger_between(account_id, closed, end, customer_id=customer_id):
+        totals.add(e, flows=e.created_at >= start)
+    return CreditReport(from_=to_iso(start), to=to_iso(end), customerId=customer_id,
+                        rows=report_rows(totals, grant_type=grant_type, currency=currency))
+
+
+def ensure_snapshots(repo, account_id: str, customer_id: str | None, closed: datetime) -> list[tuple[datetime, Totals]]:
+    """Every monthly snapshot before `closed`, oldest first, each = (month, Totals with the
+    position at the month's end and the month's flows). Missing ones are folded from the ledger,
+    starting after the last one stored, and stored (identical whoever makes them)."""
+    stored = repo.report_snapshots(account_id, customer_id, before=closed)
+    begin = next_month(stored[-1][0]) if stored else None
+    if begin is not None and begin >= closed:
+        return stored
+    entries = sorted(repo.ledger_between(account_id, begin, closed, customer_id=customer_id),
+                     key=lambda e: e.created_at)
+    if not entries and not stored:
+        return []
+    running = Totals(position=_copy(stored[-1][1].position) if stored else {})
+    made: list[tuple[datetime, Totals]] = []
+    month, index = begin or month_start(entries[0].created_at), 0
+    while month < closed:
+        following = next_month(month)
+        running.flows = {}
+        while index < len(entries) and entries[index].created_at < following:
+            running.add(entries[index])
+            index += 1
+        made.append((month, Totals(position=_copy(running.position), flows=running.flows)))
+        month = following
+    repo.put_report_snapshots(account_id, customer_id, made)
+    return stored + made
+
+
+def _copy(table: dict[Key, dict[str, Decimal]]) -> dict[Key, dict[str, Decimal]]:
+    return {key: dict(row) for key, row in table.items()}

@@ -20,6 +20,8 @@ from credits.store import items as mapping
 from credits.store import keys
 
 _MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
+# How long after its request's instant a ledger entry's id may be minted: a Lambda timeout.
+_ID_AFTER_INSTANT = timedelta(minutes=15)
 _serializer = None
 _deserializer = None
 
@@ -342,22 +344,53 @@ class DynamoRepository:
                                                         ":sk": keys.LEDGER_SK_PREFIX, ":g": grant_id})}
         return [mapping.item_to_entry(item) for item in self._query_all(kwargs)]
 
-    def account_ledger_until(self, account_id: str, end: datetime, *, customer_id: str | None = None) -> list[LedgerRecord]:
-        """Every ledger entry created before `end`, oldest first: the customer's partition when
-        a customer is given, else the account's ledger index (GSI1)."""
+    def ledger_between(self, account_id: str, start: datetime | None, end: datetime, *,
+                       customer_id: str | None = None) -> list[LedgerRecord]:
+        """Every ledger entry created in [start, end) (start None: from the first), by creation
+        time: the customer's partition when a customer is given, else the account's ledger index
+        (GSI1). Entry ids are ULIDs minted after the request's instant (within a Lambda timeout),
+        so the id range is widened by that and the instants decide."""
         from credits.ids import ulid_floor
 
-        bound = "cbtxn_" + ulid_floor(int(end.timestamp() * 1000))[:10]
+        low = "cbtxn_" + ulid_floor(int(start.timestamp() * 1000)) if start else "cbtxn_"
+        high = "cbtxn_" + ulid_floor(int((end + _ID_AFTER_INSTANT).timestamp() * 1000))
         if customer_id:
             kwargs = {"TableName": self.table, "ConsistentRead": True,
                       "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
                       "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
-                                                            ":low": keys.LEDGER_SK_PREFIX, ":high": keys.ledger_sk(bound)})}
+                                                            ":low": keys.ledger_sk(low), ":high": keys.ledger_sk(high)})}
         else:
             kwargs = {"TableName": self.table, "IndexName": "GSI1",
-                      "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK < :high",
-                      "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id), ":high": bound})}
-        return [mapping.item_to_entry(item) for item in self._query_all(kwargs)]
+                      "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK BETWEEN :low AND :high",
+                      "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id),
+                                                            ":low": low, ":high": high})}
+        entries = (mapping.item_to_entry(item) for item in self._query_all(kwargs))
+        return sorted((e for e in entries if (start is None or e.created_at >= start) and e.created_at < end),
+                      key=lambda e: (e.created_at, e.id))
+
+    def report_snapshots(self, account_id: str, customer_id: str | None, *, before: datetime) -> list[tuple[datetime, Any]]:
+        """The stored monthly report snapshots of months starting before `before`, oldest first."""
+        from credits.reports import Totals
+
+        kwargs = {"TableName": self.table, "ConsistentRead": True,
+                  "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
+                  "ExpressionAttributeValues": to_wire({
+                      ":pk": keys.report_snapshot_pk(account_id, customer_id), ":low": keys.REPORT_SK_PREFIX,
+                      ":high": keys.report_snapshot_sk(f"{before:%Y-%m}")})}
+        out = []
+        for item in self._query_all(kwargs):
+            month = datetime.strptime(item["month"], "%Y-%m").replace(tzinfo=before.tzinfo)
+            if month < before:
+                out.append((month, Totals.from_json(item["totals"])))
+        return out
+
+    def put_report_snapshots(self, account_id: str, customer_id: str | None, snapshots: list[tuple[datetime, Any]]) -> None:
+        items = [{"PK": keys.report_snapshot_pk(account_id, customer_id), "SK": keys.report_snapshot_sk(f"{m:%Y-%m}"),
+                  "entity": "REPORT_SNAPSHOT", "month": f"{m:%Y-%m}", "totals": totals.to_json()} for m, totals in snapshots]
+        for start in range(0, len(items), 25):
+            request: dict[str, Any] | None = {self.table: [{"PutRequest": {"Item": to_wire(i)}} for i in items[start:start + 25]]}
+            while request:
+                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
 
     def find_entry(self, account_id: str, entry_id: str) -> LedgerRecord | None:
         kwargs = {"TableName": self.table, "IndexName": "GSI1",

@@ -53,6 +53,19 @@ def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 
+# ---- report snapshots: one item per closed month, for the account or for one customer
+def report_snapshot_pk(account_id: str, customer_id: str | None) -> str:
+    return customer_pk(account_id, customer_id) if customer_id else f"ACCT#{account_id}#REPORTS"
+
+
+REPORT_SK_PREFIX = "REPORT#MONTH#"
+
+
+def report_snapshot_sk(month: str) -> str:
+    """`month` is YYYY-MM: sort keys order as the months do."""
+    return f"{REPORT_SK_PREFIX}{month}"
+
+
 # ---- grant counters: totalResultSize of grant lists without reading the grants
 COUNT_SHARDS = 16  # an account's counter is split so that concurrent creates rarely meet on one item
 COUNTER_PREFIX = "n|"
