@@ -227,9 +227,8 @@ def seed_counters(client: Any, grants: list[Any]) -> None:
     counts: Counter = Counter()
     for g in grants:
         kind = keys.grant_kind_counter(g.type, g.currency, g.metric_id)
-        for key in (keys.account_count_key(g.account_id, keys.count_shard_of(g.id)),
-                    keys.customer_count_key(g.account_id, g.customer_id)):
-            counts[(key["PK"], key["SK"], kind)] += 1
+        key = keys.account_count_key(g.account_id, keys.count_shard_of(g.id))
+        counts[(key["PK"], key["SK"], kind)] += 1
     for (pk, sk, kind), n in counts.items():
         client.update_item(TableName=TABLE, Key=to_wire({"PK": pk, "SK": sk}), UpdateExpression="ADD #total :n, #kind :n",
                            ExpressionAttributeNames={"#total": "total", "#kind": kind},

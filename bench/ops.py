@@ -129,7 +129,7 @@ def build_ops(env: Env) -> list[Op]:
     ops.append(Op("list page (20 of 200)", lambda i: env.invoke("ListFunction", api_event("GET", "/credit-grants", account=R, query={"limit": "20"})),
                   lambda i: floor.query(**list_query), "1 Query (GSI1, limit+1 items)", 1,
                   "+1 BatchGetItem of the account's 16 grant-counter shards for `totalResultSize` (flat in the "
-                  "account; a `status` filter is counted with a Query Select=COUNT instead)"))
+                  "account; a `customerId` or `status` filter is counted with a Query Select=COUNT instead)"))
     ops.append(Op("balance (40 grants)", lambda i: env.invoke("ListFunction", api_event("GET", "/customers/cus_read/credit-balance", account=R)),
                   lambda i: query_all(floor, customer_grants_query(R, "cus_read")),
                   "1 Query (every grant of the customer, ⌈size/1 MB⌉ pages)", 1))

@@ -139,9 +139,10 @@ class FunctionRuntime:
         self.active = threading.Event()
         self.active.set()
         self._handlers: dict[str, Handler | None] = {}
-        # One invocation at a time per function, as in one Lambda execution environment: a
-        # handler keeps per-invocation state in module globals (the Powertools resolver's current
-        # event and context), which concurrent calls in one process would mix up.
+        # One invocation at a time per function, as in one Lambda execution environment, since a
+        # handler keeps per-invocation state in globals. The functions behind the API share one:
+        # Powertools keeps the current request on the resolver *class* (BaseRouter.current_event),
+        # which every resolver in this process shares.
         self._instances: dict[str, threading.RLock] = {}
         self._overrides: dict[str, Handler] = {}
         self._listeners: list[Callable[[str], None]] = []
@@ -203,7 +204,7 @@ class FunctionRuntime:
         if handler is None:
             raise HandlerNotFound(f"Handler '{spec.handler_name}' missing on module '{spec.handler.rpartition('.')[0]}'")
         with self._import_lock:
-            instance = self._instances.setdefault(name, threading.RLock())
+            instance = self._instances.setdefault("API" if spec.api_events else name, threading.RLock())
         with instance:
             context = LambdaContext(spec)
             started = time.monotonic()

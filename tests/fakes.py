@@ -102,13 +102,18 @@ class InMemoryRepository:
         stored = getattr(self, "snapshots", {}).get((account_id, customer_id), {})
         return [(month, totals) for month, totals in sorted(stored.items(), key=lambda kv: kv[0]) if month < before]
 
-    def put_report_snapshots(self, account_id: str, customer_id: str | None, snapshots: list) -> None:
+    def put_report_snapshot(self, account_id: str, customer_id: str | None, month, totals) -> None:
         from credits.reports import Totals
 
         if not hasattr(self, "snapshots"):
             self.snapshots = {}
-        for month, totals in snapshots:  # stored as the DynamoDB adapter stores them: serialized
-            self.snapshots.setdefault((account_id, customer_id), {})[month] = Totals.from_json(totals.to_json())
+        # Stored as the DynamoDB adapter stores it: serialized.
+        self.snapshots.setdefault((account_id, customer_id), {})[month] = Totals.from_json(totals.to_json())
+
+    def first_ledger_instant(self, account_id: str, *, customer_id: str | None = None):
+        mine = [e.created_at for e in self.entries if e.account_id == account_id
+                and (customer_id is None or e.customer_id == customer_id)]
+        return min(mine) if mine else None
 
     def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]:
         return sorted((e for e in self.entries if e.account_id == account_id and e.grant_id == grant_id), key=lambda e: e.id)

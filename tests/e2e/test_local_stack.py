@@ -519,7 +519,60 @@ def test_concurrent_requests_of_two_accounts_never_mix(api: Any) -> None:
         response = api("GET", "/credit-grants", key=key, params={"customerId": customer})
         return key, response.status_code, [g["id"] for g in response.json().get("items", [])]
 
+    def write(i: int) -> tuple[str, int, str]:
+        # Another function at the same time: the resolvers of all functions share their state.
+        key = ("key_a", "key_b")[i % 2]
+        response = api("POST", "/credit-grants", key=key, json={
+            "customerId": f"{customer}_{i}", "name": key, "type": "CASH", "amount": "1.00", "currency": "USD"})
+        return key, response.status_code, response.json().get("id", "")
+
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(read, range(160)))
+        reads = pool.map(read, range(160))
+        writes = pool.map(write, range(40))
+        results, created = list(reads), list(writes)
     assert all(status == 200 for _, status, _ in results), [r for r in results if r[1] != 200][:3]
     assert all(ids == [own[key]] for key, _, ids in results)
+    assert all(status == 201 for _, status, _ in created), created[:3]
+    for key, _, grant_id in created:  # each grant landed in the account of the key that made it
+        assert api("GET", f"/credit-grants/{grant_id}", key=key).status_code == 200
+
+
+def test_functions_behind_the_api_never_run_at_once_but_background_ones_do() -> None:
+    """Powertools keeps the current request on the resolver class, shared by every function in
+    the local process: the API's functions take turns; the sweep and the publisher need not."""
+    from local.lambdas import FunctionRuntime
+
+    runtime = FunctionRuntime(functions())
+    active: dict[str, int] = {"api": 0, "api_max": 0, "overlap": 0}
+    lock = threading.Lock()
+
+    def handler(kind: str):
+        def run(event: Any, context: Any) -> None:
+            with lock:
+                active[kind] = active.get(kind, 0) + 1
+                if kind == "api":
+                    active["api_max"] = max(active["api_max"], active["api"])
+                elif active["api"]:
+                    active["overlap"] += 1
+            time.sleep(0.05)
+            with lock:
+                active[kind] -= 1
+        return run
+
+    names = {"GrantFunction": "api", "ListFunction": "api", "VoidFunction": "api", "ApplyFunction": "api",
+             "ExpiryFunction": "background"}
+    threads = []
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        for name, kind in names.items():
+            stack.enter_context(runtime.override(name, handler(kind)))
+        for _ in range(3):
+            for name in names:
+                threads.append(threading.Thread(target=runtime.invoke, args=(name, {})))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert active["api_max"] == 1
+    assert active["overlap"] > 0

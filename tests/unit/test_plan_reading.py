@@ -95,3 +95,42 @@ def test_a_void_that_empties_a_balance_reads_until_it_finds_what_is_left():
     assert BalanceReader(repo_with(grants), "a", "c", "CASH", "USD").depleted(NOW, spent)
     # An empty balance (no grant at all) is depleted.
     assert BalanceReader(repo_with([]), "a", "c", "USAGE", "api").depleted(NOW, {})
+
+
+def test_a_grant_that_moves_between_pages_makes_the_apply_read_again():
+    """A PATCH of priority between two pages of the index: the grant comes again on the next
+    page. Apply must not plan on a mixed read (burndown refuses a duplicate id): it starts over."""
+    from datetime import datetime
+
+    from credits.applications import ApplicationService
+    from credits.models import ApplyRequest
+    from tests.unit.test_burndown import cash
+
+    grants = [record(cash(f"g{i:02d}", "1.00", effective_at=day(-1), created_at=day(-1))) for i in range(20)]
+    repo = repo_with(grants)
+    original = InMemoryRepository.burn_candidates
+    calls = {"n": 0}
+
+    def moving(self, *args):
+        calls["n"] += 1
+        source = original(self, *args)
+        for index, grant in enumerate(source):
+            yield grant
+            if calls["n"] == 1 and index == applications.BURN_PAGE - 1:
+                # After the first page: g00 goes to priority 90, i.e. after every other grant.
+                g = self.grants[("a", "g00")]
+                self.grants[("a", "g00")] = g.evolve(priority=90, version=g.version + 1)
+                yield from original(self, *args)
+                return
+
+    counting = CountingRepository.burn_candidates
+    CountingRepository.burn_candidates = moving  # type: ignore[method-assign]
+    try:
+        service = ApplicationService(repo, clock=lambda: datetime(2026, 1, 1, tzinfo=day(0).tzinfo))
+        app, created = service.apply("a", ApplyRequest(invoiceId="inv", customerId="c", currency="USD",
+                                                       lines=[{"lineId": "l", "amount": "18.00"}]))
+    finally:
+        CountingRepository.burn_candidates = counting  # type: ignore[method-assign]
+    assert created and app.creditsApplied == "18.00"
+    assert calls["n"] >= 2  # read again after the move
+    assert "g00" not in {a.grantId for a in app.allocations}  # priority 90 now: the last one needed

@@ -124,15 +124,22 @@ class BalanceReader:
         self._source = repo.burn_candidates(account_id, customer_id, grant_type, scope)
         self.read: list[GrantRecord] = []
         self.exhausted = False
+        # A grant whose place in the order changed (a PATCH of priority or expiry) between two
+        # pages can come again: what was read is then not one moment's order.
+        self.moved = False
         self._page = BURN_PAGE
 
     def read_more(self) -> None:
         """The next page; pages double (as the store's do), so n grants take O(log n) reads."""
+        seen = {g.id for g in self.read}
         for _ in range(self._page):
             grant = next(self._source, None)
             if grant is None:
                 self.exhausted = True
                 return
+            if grant.id in seen:
+                self.moved = True
+                continue
             self.read.append(grant)
         self._page *= 2
 
@@ -333,6 +340,8 @@ class ApplicationService:
         if balances is None:
             balances = invoice_balances(self.repo, account_id, request.customerId, state, currency)
         allocations = plan_reading(state, balances, currency, now)
+        if any(b.moved for b in balances):
+            raise ConcurrentUpdate("a grant moved in the burn-down order while it was read")
         order = list(dict.fromkeys(a.grant_id for a in allocations))
         chunk = set(order[: self.chunk_grants])
         final = len(order) <= self.chunk_grants

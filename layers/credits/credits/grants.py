@@ -31,7 +31,8 @@ def backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.05, 0.002 * 2**attempt)))
 
 
-def with_retries(action: Callable[[], T], attempts: int) -> T:
+def with_retries(action: Callable[[], T], attempts: int,
+                 busy: str = "the grant is being changed by another request; retry") -> T:
     """Run a read-decide-write action until its conditional write wins (bounded, with jitter);
     a write that keeps losing is answered 409, never lost."""
     for attempt in range(attempts):
@@ -39,7 +40,7 @@ def with_retries(action: Callable[[], T], attempts: int) -> T:
             return action()
         except ConcurrentUpdate:
             backoff(attempt)
-    raise Conflict("the grant is being changed by another request; retry")
+    raise Conflict(busy)
 
 
 # ====================================================================== pure rules
@@ -256,7 +257,8 @@ class GrantService:
         grant = build_grant(account_id, body, now)
         # Nothing is written unless all is: a transaction that met another on a shared counter
         # item is simply sent again.
-        with_retries(lambda: self.repo.create_grant(grant, granted_entry(grant, now)), self.attempts)
+        with_retries(lambda: self.repo.create_grant(grant, granted_entry(grant, now)), self.attempts,
+                     busy="too many grants are being created in this account at once; retry")
         telemetry.count("GrantsCreated")
         telemetry.amount(f"Granted{grant.type.title()}", grant.original_amount,
                          grant.currency if grant.type == "CASH" else None)

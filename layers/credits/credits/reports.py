@@ -170,28 +170,28 @@ def report(repo, account_id: str, start: datetime, end: datetime, *, customer_id
 
 def ensure_snapshots(repo, account_id: str, customer_id: str | None, closed: datetime) -> list[tuple[datetime, Totals]]:
     """Every monthly snapshot before `closed`, oldest first, each = (month, Totals with the
-    position at the month's end and the month's flows). Missing ones are folded from the ledger,
-    starting after the last one stored, and stored (identical whoever makes them)."""
+    position at the month's end and the month's flows). Missing ones are folded from the ledger a
+    month at a time after the last one stored, each stored at once (identical whoever makes it),
+    so a fold of a long history that is cut short resumes where it stopped."""
     stored = repo.report_snapshots(account_id, customer_id, before=closed)
-    begin = next_month(stored[-1][0]) if stored else None
-    if begin is not None and begin >= closed:
-        return stored
-    entries = sorted(repo.ledger_between(account_id, begin, closed, customer_id=customer_id),
-                     key=lambda e: e.created_at)
-    if not entries and not stored:
-        return []
+    if stored:
+        month = next_month(stored[-1][0])
+    else:
+        first = repo.first_ledger_instant(account_id, customer_id=customer_id)
+        if first is None:
+            return []
+        month = month_start(first)
     running = Totals(position=_copy(stored[-1][1].position) if stored else {})
     made: list[tuple[datetime, Totals]] = []
-    month, index = begin or month_start(entries[0].created_at), 0
     while month < closed:
         following = next_month(month)
         running.flows = {}
-        while index < len(entries) and entries[index].created_at < following:
-            running.add(entries[index])
-            index += 1
-        made.append((month, Totals(position=_copy(running.position), flows=running.flows)))
+        for entry in repo.ledger_between(account_id, month, following, customer_id=customer_id):
+            running.add(entry)
+        snapshot = (month, Totals(position=_copy(running.position), flows=running.flows))
+        repo.put_report_snapshot(account_id, customer_id, *snapshot)
+        made.append(snapshot)
         month = following
-    repo.put_report_snapshots(account_id, customer_id, made)
     return stored + made
 
 

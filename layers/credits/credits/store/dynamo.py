@@ -188,7 +188,7 @@ class DynamoRepository:
 
     def grant_creation_ops(self, grant: GrantRecord, entry: LedgerRecord) -> list[dict[str, Any]]:
         """What creating a grant writes: the grant, its id reference, its GRANTED entry, and the
-        counters that grant lists report as totalResultSize."""
+        account's grant counter that account-wide lists report as totalResultSize."""
         ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
         return [
             self._grant_put(grant, None),
@@ -202,9 +202,8 @@ class DynamoRepository:
                   "ExpressionAttributeNames": {"#total": "total",
                                                "#kind": keys.grant_kind_counter(grant.type, grant.currency, grant.metric_id)},
                   "ExpressionAttributeValues": to_wire({":delta": delta})}
-        return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}} for key in (
-            keys.account_count_key(grant.account_id, keys.count_shard_of(grant.id)),
-            keys.customer_count_key(grant.account_id, grant.customer_id))]
+        key = keys.account_count_key(grant.account_id, keys.count_shard_of(grant.id))
+        return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}}]
 
     def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
         self._transact(self.grant_creation_ops(grant, entry))
@@ -258,18 +257,17 @@ class DynamoRepository:
         if names:
             base["ExpressionAttributeNames"] = names
         base["ExpressionAttributeValues"] = to_wire(values)
-        # Status depends on the instant of the read, so only a count can tell how many match it.
-        counted = None if query.status else (lambda: self._counted_grants(account_id, query))
+        # Account-wide: from the counters. A customer's grants are counted in its own partition
+        # (its size, not the table's), and a status depends on the instant of the read, so only a
+        # count can tell how many match it.
+        counted = None if query.status or query.customer_id else (lambda: self._counted_grants(account_id, query))
         return self._page(base, key_attrs, query.limit, query.after, query.before, account_id,
                           mapping.item_to_grant, newest_first=True, total=counted)
 
     def _counted_grants(self, account_id: str, query: GrantQuery) -> int:
-        """How many grants match the type / currency / metric filters, from the grant counters:
-        one GetItem for a customer, one BatchGetItem of the shards for the account."""
-        if query.customer_id:
-            counters = [self._get(keys.customer_count_key(account_id, query.customer_id)) or {}]
-        else:
-            counters = self.batch_get([keys.account_count_key(account_id, s) for s in range(keys.COUNT_SHARDS)])
+        """How many of the account's grants match the type / currency / metric filters, from the
+        grant counters: one BatchGetItem of the shards."""
+        counters = self.batch_get([keys.account_count_key(account_id, s) for s in range(keys.COUNT_SHARDS)])
         total = 0
         for counter in counters:
             for name, value in counter.items():
@@ -384,13 +382,25 @@ class DynamoRepository:
                 out.append((month, Totals.from_json(item["totals"])))
         return out
 
-    def put_report_snapshots(self, account_id: str, customer_id: str | None, snapshots: list[tuple[datetime, Any]]) -> None:
-        items = [{"PK": keys.report_snapshot_pk(account_id, customer_id), "SK": keys.report_snapshot_sk(f"{m:%Y-%m}"),
-                  "entity": "REPORT_SNAPSHOT", "month": f"{m:%Y-%m}", "totals": totals.to_json()} for m, totals in snapshots]
-        for start in range(0, len(items), 25):
-            request: dict[str, Any] | None = {self.table: [{"PutRequest": {"Item": to_wire(i)}} for i in items[start:start + 25]]}
-            while request:
-                request = self.client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+    def put_report_snapshot(self, account_id: str, customer_id: str | None, month: datetime, totals: Any) -> None:
+        self.client.put_item(TableName=self.table, Item=to_wire({
+            "PK": keys.report_snapshot_pk(account_id, customer_id), "SK": keys.report_snapshot_sk(f"{month:%Y-%m}"),
+            "entity": "REPORT_SNAPSHOT", "month": f"{month:%Y-%m}", "totals": totals.to_json()}))
+
+    def first_ledger_instant(self, account_id: str, *, customer_id: str | None = None) -> datetime | None:
+        """No entry was created before this instant (the first id's instant, less the time an id
+        may be minted after its entry's instant); None without entries."""
+        if customer_id:
+            kwargs = {"TableName": self.table, "ConsistentRead": True, "Limit": 1,
+                      "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
+                      "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
+                                                            ":sk": keys.LEDGER_SK_PREFIX})}
+        else:
+            kwargs = {"TableName": self.table, "IndexName": "GSI1", "Limit": 1,
+                      "KeyConditionExpression": "GSI1PK = :pk",
+                      "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id)})}
+        items = self.client.query(**kwargs).get("Items", [])
+        return mapping.item_to_entry(from_wire(items[0])).created_at - _ID_AFTER_INSTANT if items else None
 
     def find_entry(self, account_id: str, entry_id: str) -> LedgerRecord | None:
         kwargs = {"TableName": self.table, "IndexName": "GSI1",

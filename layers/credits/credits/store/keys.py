@@ -75,10 +75,6 @@ def account_count_key(account_id: str, shard: int) -> dict[str, str]:
     return {"PK": f"ACCT#{account_id}#GRANTCOUNT#{shard}", "SK": "COUNT"}
 
 
-def customer_count_key(account_id: str, customer_id: str) -> dict[str, str]:
-    return {"PK": customer_pk(account_id, customer_id), "SK": "GRANTCOUNT"}
-
-
 def count_shard_of(grant_id: str) -> int:
     """A grant's creation and its deletion count on the same shard."""
     return int(hashlib.sha256(grant_id.encode()).hexdigest(), 16) % COUNT_SHARDS
