@@ -20,7 +20,10 @@ from credits import money
 from credits.clock import to_iso, utcnow
 from credits.records import ZERO, LedgerRecord
 
-_FLOW = {"GRANTED": "granted", "APPLIED": "applied", "RELEASED": "released", "EXPIRED": "expired", "VOIDED": "voided"}
+# A deleted grant (made by mistake) shows as voided: what it still held leaves the liability, and
+# granted - applied + released - expired - voided = outstanding holds for every row.
+_FLOW = {"GRANTED": "granted", "APPLIED": "applied", "RELEASED": "released", "EXPIRED": "expired", "VOIDED": "voided",
+         "DELETED": "voided"}
 # How each entry type moves the balance still owed to the customer.
 _SIGN = {"GRANTED": 1, "APPLIED": -1, "RELEASED": 1, "EXPIRED": -1, "VOIDED": -1, "DELETED": -1}
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys
 
+_CLIENT_LOCK = threading.Lock()
 _MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
 # How long after its request's instant a ledger entry's id may be minted: a Lambda timeout.
 _ID_AFTER_INSTANT = timedelta(minutes=15)
@@ -83,7 +85,10 @@ class DynamoRepository:
     @property
     def client(self):
         if self._client is None:
-            self._client = make_client(self.settings)
+            # The sweep's shard threads ask at once on a cold start: make one client, not four.
+            with _CLIENT_LOCK:
+                if self._client is None:
+                    self._client = make_client(self.settings)
         return self._client
 
     # ------------------------------------------------------------------ low-level helpers
