@@ -173,3 +173,33 @@ def test_tiny_deadline_stops_and_next_run_continues(table):
     expired = [e for c in CUSTOMERS for e in _customer_items(table, c)
                if e["entity"] == "LEDGER" and e["entryType"] == "EXPIRED"]
     assert sorted(e["grantId"] for e in expired) == sorted(ids)
+
+
+def test_an_expiry_that_empties_a_balance_publishes_balance_depleted_once(table):
+    """cus_00 holds only expiring grants: the sweep empties its USD balance, one notice (and so one
+    balance_depleted event) says so, and a re-run says nothing more. cus_01 still has a grant
+    without expiry: nothing to say. (Two sweeps at once that each expire one of cus_00's grants
+    may each announce it: the event is about the balance, not one write.)"""
+    from credits.events import BALANCE_DEPLETED
+
+    specs = [{"days_ago": 40, "expires_in": -timedelta(hours=1)}] * 2  # cus_00, cus_01: past expiry
+    specs += [{"days_ago": 40, "expires_in": None}]  # cus_02: never expires
+    specs += [{"days_ago": 40, "expires_in": -timedelta(hours=2)}] * (len(CUSTOMERS) - 3)
+    specs += [{"days_ago": 40, "expires_in": -timedelta(hours=1)}]  # cus_00 again (index 20)
+    specs += [{"days_ago": 40, "expires_in": None}]  # cus_01: a grant that stays usable (index 21)
+    _populate(table, specs)
+    first = expiry_service().run()
+    again = expiry_service().run()
+    assert (first.expired, again.expired) == (20, 0)
+    assert (first.depleted, again.depleted) == (len(CUSTOMERS) - 2, 0)
+
+    def depletions(customer: str) -> list:
+        notices = [i for i in _customer_items(table, customer) if i.get("kind") == "BALANCE_DEPLETED"]
+        return [e for n in notices for e in events_from_stream_record(
+            {"eventName": "INSERT", "dynamodb": {"NewImage": to_wire(n)}})]
+
+    (event,) = depletions("cus_00")
+    assert event.type == BALANCE_DEPLETED and event.customerId == "cus_00" and event.grantId is None
+    assert (event.data.type, event.data.currency, event.data.metricId) == ("CASH", "USD", None)
+    assert depletions("cus_01") == [] and depletions("cus_02") == []
+    assert len(depletions("cus_05")) == 1

@@ -304,6 +304,13 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
 
 
 def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
+    if item.get("kind") == "BALANCE_DEPLETED":
+        # Written by the expiry sweep when its EXPIRED entries emptied a balance.
+        return [BalanceDepletedEvent(
+            id=event_id(item["PK"], item["SK"], BALANCE_DEPLETED), accountId=item["accountId"],
+            customerId=item["customerId"], grantId=None, occurredAt=item["createdAt"],
+            data=BalanceDepletedData(type=item["grantType"], currency=item.get("currency"),
+                                     metricId=item.get("metricId"), invoiceId=None))]
     if item.get("kind") != "EXPIRING_SOON":
         return []
     grant_type, currency = item["grantType"], item.get("currency")

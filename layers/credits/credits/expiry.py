@@ -67,6 +67,21 @@ class ExpiringNotice:
         return day.isoformat()
 
 
+@dataclass(frozen=True, slots=True)
+class DepletionNotice:
+    """The notice item whose INSERT publishes account.credits.balance_depleted when the sweep's
+    EXPIRED entries took a customer's available balance (a currency or a metric) to zero. Keyed by
+    the last such entry, so a re-run after a crash writes the same notice (once)."""
+
+    account_id: str
+    customer_id: str
+    grant_type: str
+    currency: str | None
+    metric_id: str | None
+    entry_id: str
+    created_at: datetime
+
+
 class SweepStore(Protocol):
     """What the sweep needs from storage (adapter: store/sweeps.py)."""
 
@@ -88,6 +103,8 @@ class SweepStore(Protocol):
     #   save_expired_batch([(grant, expected_version, entries), ...])  one atomic write
     #   save_noticed_batch([(grant, expected_version, notice), ...])   one atomic write
     # A batch write raises ConcurrentUpdate when any of its conditions fails (nothing is written).
+    # Optional, for balance_depleted on expiry (Repository.burn_candidates and):
+    #   save_depletion_notice(DepletionNotice)   a create-once write
 
 
 # Grants per batch: a transaction holds at most 100 items, and each grant takes 2 (the grant, its
@@ -98,6 +115,7 @@ BATCH_GRANTS = 45
 class SweepSummary(BaseModel):
     expired: int = 0
     notices: int = 0
+    depleted: int = 0  # balances the expiries took to zero (balance_depleted notices written)
     # Due keys that needed nothing (stale index entries, a concurrent sweep got there first).
     skipped: int = 0
     # True when the run stopped for time (or on persistent contention): the next run continues.
@@ -153,6 +171,9 @@ class ExpiryService:
         self.workers = workers
         # 1 = one transaction per grant (also what a store without the batch methods gets).
         self.batch_grants = max(1, min(batch_grants, 50))
+        # Balances this run's expiries took from (reset by each run).
+        self._emptied: dict[tuple[str, str, str, str], LedgerRecord] = {}
+        self._emptied_lock = threading.Lock()
 
     def run(self, remaining_ms: Callable[[], int] | None = None) -> SweepSummary:
         """One sweep: expiries first (an expired grant needs no notice), then notices. The shards
@@ -205,6 +226,8 @@ class ExpiryService:
                     return
                 record(queue, handle(key, now))
 
+        self._emptied: dict[tuple[str, str, str, str], LedgerRecord] = {}
+        self._emptied_lock = threading.Lock()
         for queue in ("EXPIRY", "NOTICE"):
             if out_of_time():  # the notices (or more expiries) wait for the next run
                 summary.more_remaining = True
@@ -215,9 +238,39 @@ class ExpiryService:
             else:
                 for shard in range(self.shards):
                     drain(queue, shard)
+            if queue == "EXPIRY":
+                summary.depleted = self._announce_depletions(now)
         summary.elapsed_ms = int((time.monotonic() - started) * 1000)
         logger.info("expiry sweep", extra={"summary": summary.model_dump()})
         return summary
+
+    def _expired(self, grant: GrantRecord, entries: list[LedgerRecord]) -> None:
+        """Remember the balance an EXPIRED entry took from (the last entry of each wins)."""
+        scope = grant.currency if grant.type == "CASH" else grant.metric_id
+        with self._emptied_lock:
+            self._emptied[(grant.account_id, grant.customer_id, grant.type, scope or "")] = entries[-1]
+
+    def _announce_depletions(self, now: datetime) -> int:
+        """After the expiries: for each balance they took from, one read of the burn-down index
+        tells whether anything usable is left; if not, a notice publishes balance_depleted."""
+        if not (hasattr(self.store, "burn_candidates") and hasattr(self.store, "save_depletion_notice")):
+            return 0
+        from credits.applications import BalanceReader
+
+        announced = 0
+        for (account_id, customer_id, grant_type, scope), entry in sorted(self._emptied.items()):
+            if not BalanceReader(self.store, account_id, customer_id, grant_type, scope).depleted(now, {}):
+                continue
+            notice = DepletionNotice(account_id=account_id, customer_id=customer_id, grant_type=grant_type,
+                                     currency=scope if grant_type == "CASH" else None,
+                                     metric_id=scope if grant_type == "USAGE" else None,
+                                     entry_id=entry.id, created_at=now)
+            try:
+                self.store.save_depletion_notice(notice)  # type: ignore[attr-defined]
+                announced += 1
+            except ConcurrentUpdate:
+                pass  # another sweep announced this one already
+        return announced
 
     def _batches(self, queue: Queue) -> bool:
         method = "save_expired_batch" if queue == "EXPIRY" else "save_noticed_batch"
@@ -251,6 +304,9 @@ class ExpiryService:
         save = self.store.save_expired_batch if queue == "EXPIRY" else self.store.save_noticed_batch  # type: ignore[attr-defined]
         try:
             save(writes)
+            if queue == "EXPIRY":
+                for updated, _, entries in writes:
+                    self._expired(updated, entries)  # type: ignore[arg-type]
             return outcomes + ["done"] * len(writes)
         except ConcurrentUpdate:
             handle = self._expire_one if queue == "EXPIRY" else self._notice_one
@@ -260,6 +316,7 @@ class ExpiryService:
         def write(grant: GrantRecord) -> None:
             updated, entries = expire_grant(grant, now)
             self.store.save_expired(updated, grant.version, entries)
+            self._expired(updated, entries)
 
         return self._one(key, lambda g: is_due_for_expiry(g, now), write)
 

@@ -47,6 +47,23 @@ def notice_item(notice: Any) -> dict[str, Any]:
     }
 
 
+def depletion_notice_item(notice: Any) -> dict[str, Any]:
+    """The item of a credits.expiry.DepletionNotice (entity NOTICE; its INSERT is the event)."""
+    return {
+        "PK": keys.customer_pk(notice.account_id, notice.customer_id),
+        "SK": f"NOTICE#BALANCE_DEPLETED#{notice.entry_id}",
+        "entity": "NOTICE",
+        "kind": "BALANCE_DEPLETED",
+        "accountId": notice.account_id,
+        "customerId": notice.customer_id,
+        "grantType": notice.grant_type,
+        **({"currency": notice.currency} if notice.currency else {}),
+        **({"metricId": notice.metric_id} if notice.metric_id else {}),
+        "createdAt": to_iso(notice.created_at),
+        "expiration": int((notice.created_at + NOTICE_RETENTION).timestamp()),
+    }
+
+
 class DynamoSweepStore:
     def __init__(self, repo: DynamoRepository):
         self.repo = repo
@@ -102,6 +119,12 @@ class DynamoSweepStore:
             operations.append({"Put": {"TableName": self.repo.table, "Item": to_wire(notice_item(notice)),
                                        "ConditionExpression": "attribute_not_exists(PK)"}})
         self.repo._transact(operations)  # noqa: SLF001
+
+    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]:
+        return self.repo.burn_candidates(account_id, customer_id, grant_type, scope)
+
+    def save_depletion_notice(self, notice: Any) -> None:
+        self.repo._transact([self.repo._put(depletion_notice_item(notice), "attribute_not_exists(PK)")])  # noqa: SLF001
 
     def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None:
         self.repo.save_grant(grant, expected_version, entries)
