@@ -291,6 +291,9 @@ def write(results: dict[str, Any]) -> Path:
                "balance — projecting them into GSI2 would save those reads (the version condition already guards "
                "stale index data); batches are per shard thread, so small sweeps make partial batches"
                if r["batch"] > 1 else "one GetItem and one TransactWriteItems per grant")
+        why += ("; then, for `balance_depleted`, one Query of the burn-down index per customer balance the "
+                "expiries took from and one notice write per balance they emptied (here 20 customers holding only "
+                "expiring grants: +20 Query, +20 TransactWriteItems)")
         add(f"| {label} | {sum(r['calls'].values())}: {_calls(r['calls'])} | {minimum}: 8 Query (4 shards × expiry and "
             f"notice queues) + ⌈{n}/50⌉ TransactWriteItems | {sum(r['capacity'].values()):.1f} | {why} |")
     add("")

@@ -64,6 +64,12 @@ def test_expired_grant_is_published_once_after_the_sweep(stack, api, webhook_rec
     entries = api("GET", f"/customers/{customer}/credit-transactions", params={"grantId": grant_id}).json()["items"]
     assert [e["type"] for e in entries] == ["GRANTED", "EXPIRED"]
 
+    # It was the customer's only grant: the sweep also says the USD balance is empty, once.
+    depleted = webhook_receiver.wait_for(_of("account.credits.balance_depleted", customerId=customer), timeout=15)
+    assert depleted["detail"]["grantId"] is None and depleted["detail"]["data"]["invoiceId"] is None
+    assert (depleted["detail"]["data"]["type"], depleted["detail"]["data"]["currency"]) == ("CASH", "USD")
+    assert len(webhook_receiver.matching(_of("account.credits.balance_depleted", customerId=customer))) == 1
+
 
 def test_draining_a_balance_delivers_balance_depleted(api, webhook_receiver):
     customer = new_customer(10)
