@@ -239,7 +239,7 @@ class ExpiryService:
                 for shard in range(self.shards):
                     drain(queue, shard)
             if queue == "EXPIRY":
-                summary.depleted = self._announce_depletions(now)
+                summary.depleted = self._announce_depletions(now, out_of_time)
         summary.elapsed_ms = int((time.monotonic() - started) * 1000)
         logger.info("expiry sweep", extra={"summary": summary.model_dump()})
         return summary
@@ -250,15 +250,21 @@ class ExpiryService:
         with self._emptied_lock:
             self._emptied[(grant.account_id, grant.customer_id, grant.type, scope or "")] = entries[-1]
 
-    def _announce_depletions(self, now: datetime) -> int:
+    def _announce_depletions(self, now: datetime, out_of_time: Callable[[], bool]) -> int:
         """After the expiries: for each balance they took from, one read of the burn-down index
-        tells whether anything usable is left; if not, a notice publishes balance_depleted."""
+        tells whether anything usable is left; if not, a notice publishes balance_depleted. Near
+        the Lambda's timeout the rest is left unsaid (logged) rather than the run cut off."""
         if not (hasattr(self.store, "burn_candidates") and hasattr(self.store, "save_depletion_notice")):
             return 0
         from credits.applications import BalanceReader
 
         announced = 0
-        for (account_id, customer_id, grant_type, scope), entry in sorted(self._emptied.items()):
+        pending = sorted(self._emptied.items())
+        for done, ((account_id, customer_id, grant_type, scope), entry) in enumerate(pending):
+            if out_of_time():
+                logger.warning("balance_depleted checks left undone for lack of time",
+                               extra={"unchecked": len(pending) - done})
+                break
             if not BalanceReader(self.store, account_id, customer_id, grant_type, scope).depleted(now, {}):
                 continue
             notice = DepletionNotice(account_id=account_id, customer_id=customer_id, grant_type=grant_type,
