@@ -163,14 +163,13 @@ class BalanceReader:
 def spendable_in_burn_order(grants: list[GrantRecord], grant_type: str, scope: str) -> list[GrantRecord]:
     """What the store's burn-down index (LSI1) holds for one balance, in its order: for adapters
     that keep grants in memory."""
-    spendable = [g for g in grants if g.type == grant_type and (g.currency if grant_type == "CASH" else g.metric_id) == scope
+    spendable = [g for g in grants if g.type == grant_type and g.balance_scope == scope
                  and g.voided_at is None and g.expired_at is None and g.current_balance > 0]
     return sorted(spendable, key=lambda g: grant_sort_key(burn_grant(g)))
 
 
 def reader_for(repo, grant: GrantRecord) -> BalanceReader:
-    scope = grant.currency if grant.type == "CASH" else grant.metric_id
-    return BalanceReader(repo, grant.account_id, grant.customer_id, grant.type, scope or "")
+    return BalanceReader(repo, grant.account_id, grant.customer_id, grant.type, grant.balance_scope)
 
 
 def plan_reading(lines: list[BurnLine], balances: list[BalanceReader], currency: str, now: datetime) -> list[Alloc]:

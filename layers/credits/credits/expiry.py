@@ -226,8 +226,7 @@ class ExpiryService:
                     return
                 record(queue, handle(key, now))
 
-        self._emptied: dict[tuple[str, str, str, str], LedgerRecord] = {}
-        self._emptied_lock = threading.Lock()
+        self._emptied = {}
         for queue in ("EXPIRY", "NOTICE"):
             if out_of_time():  # the notices (or more expiries) wait for the next run
                 summary.more_remaining = True
@@ -246,9 +245,8 @@ class ExpiryService:
 
     def _expired(self, grant: GrantRecord, entries: list[LedgerRecord]) -> None:
         """Remember the balance an EXPIRED entry took from (the last entry of each wins)."""
-        scope = grant.currency if grant.type == "CASH" else grant.metric_id
         with self._emptied_lock:
-            self._emptied[(grant.account_id, grant.customer_id, grant.type, scope or "")] = entries[-1]
+            self._emptied[(grant.account_id, grant.customer_id, grant.type, grant.balance_scope)] = entries[-1]
 
     def _announce_depletions(self, now: datetime, out_of_time: Callable[[], bool]) -> int:
         """After the expiries: for each balance they took from, one read of the burn-down index

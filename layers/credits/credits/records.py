@@ -69,6 +69,11 @@ class GrantRecord:
             return "DEPLETED"
         return "ACTIVE"
 
+    @property
+    def balance_scope(self) -> str:
+        """Which balance of the customer it belongs to: its currency (CASH) or metric (USAGE)."""
+        return (self.currency if self.type == "CASH" else self.metric_id) or ""
+
     def usable_at(self, now: datetime) -> bool:
         return self.status_at(now) == "ACTIVE"
 

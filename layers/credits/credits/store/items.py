@@ -57,8 +57,7 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
     }
     # Sparse burn-down index: only grants that may still be spent (usable now or later).
     if grant.voided_at is None and grant.expired_at is None and grant.current_balance > 0:
-        scope = grant.currency if grant.type == "CASH" else grant.metric_id
-        item["LSI1SK"] = keys.burn_order_sk(grant.type, scope or "", grant.priority, to_iso(grant.expires_at),
+        item["LSI1SK"] = keys.burn_order_sk(grant.type, grant.balance_scope, grant.priority, to_iso(grant.expires_at),
                                             grant.category == "PROMOTIONAL", to_iso(grant.effective_at),
                                             to_iso(grant.created_at), grant.id)
     # Sparse work queues: only grants that still hold a balance and will expire are in them.

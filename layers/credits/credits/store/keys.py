@@ -7,8 +7,8 @@ import hashlib
 SHARDS = 4  # write-sharding of the service-wide work queues (GSI2, GSI3)
 
 
-def shard_of(identifier: str) -> int:
-    return int(hashlib.sha256(identifier.encode()).hexdigest(), 16) % SHARDS
+def shard_of(identifier: str, shards: int = SHARDS) -> int:
+    return int(hashlib.sha256(identifier.encode()).hexdigest(), 16) % shards
 
 
 # ---- base table
@@ -77,7 +77,7 @@ def account_count_key(account_id: str, shard: int) -> dict[str, str]:
 
 def count_shard_of(grant_id: str) -> int:
     """A grant's creation and its deletion count on the same shard."""
-    return int(hashlib.sha256(grant_id.encode()).hexdigest(), 16) % COUNT_SHARDS
+    return shard_of(grant_id, COUNT_SHARDS)
 
 
 def grant_kind_counter(grant_type: str, currency: str | None, metric_id: str | None) -> str:
@@ -85,10 +85,11 @@ def grant_kind_counter(grant_type: str, currency: str | None, metric_id: str | N
     the kinds they match."""
     return f"{COUNTER_PREFIX}{grant_type}|{currency or ''}|{metric_id or ''}"
 
+
 # ---- LSI1: a customer's spendable grants in burn-down order (sparse), so apply reads what it spends
 def burn_scope(grant_type: str, scope: str) -> str:
-    """One balance of a customer: a CASH currency or a USAGE metric. The length prefix keeps a
-    metric id containing '#' from sharing a prefix with another metric."""
+    """One balance of a customer: a CASH currency or a USAGE metric. The length prefix keeps the
+    scope unambiguous whatever characters an id may come to allow."""
     return f"BURN#{grant_type}#{len(scope)}:{scope}#"
 
 
