@@ -58,7 +58,7 @@ deploy: build
 	$(BIN)/sam deploy --guided
 
 openapi: install
-	$(PY) -m local.openapi > docs/openapi.json
+	$(PY) -m tools.openapi > docs/openapi.json
 
 bench: check-tools install
 	$(PY) -m bench

@@ -90,8 +90,8 @@ def profiles(env) -> list[dict]:
     from bench.harness import api_event, make_grant, seed
     from bench.profiling import profile
     from credits import container
-    from credits.clock import utcnow
-    from credits.expiry import ExpiryService
+    from credits.domain.clock import utcnow
+    from credits.services.expiry import ExpiryService
     from credits.store.sweeps import DynamoSweepStore
 
     out = []

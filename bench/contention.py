@@ -22,8 +22,8 @@ INVOICE = Decimal("1.50")
 
 def contention(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
     from credits import container
-    from credits.errors import ConcurrentUpdate, Conflict
-    from credits.models import ApplyRequest
+    from credits.domain.errors import ConcurrentUpdate, Conflict
+    from credits.models.api import ApplyRequest
 
     service = container.application_service()
     repo = service.repo

@@ -164,9 +164,9 @@ def body_of(result: dict[str, Any]) -> Any:
 
 def make_grant(account: str, customer: str, *, amount: str = "10.00", priority: int = 50,
                expires_at: datetime | None = None, created: datetime | None = None, n: int = 0):
-    from credits.clock import utcnow
-    from credits.grants import build_grant
-    from credits.models import CreateGrantRequest
+    from credits.domain.clock import utcnow
+    from credits.services.grants import build_grant
+    from credits.models.api import CreateGrantRequest
 
     body: dict[str, Any] = {"customerId": customer, "name": f"bench grant {n}", "type": "CASH", "amount": amount,
                             "currency": "USD", "priority": priority}
@@ -177,7 +177,7 @@ def make_grant(account: str, customer: str, *, amount: str = "10.00", priority: 
 
 
 def grant_items(grant: Any, *, ref: bool = True, entry: bool = False) -> list[dict[str, Any]]:
-    from credits.grants import granted_entry
+    from credits.services.grants import granted_entry
     from credits.store import items as mapping
     from credits.store import keys
 
@@ -279,7 +279,7 @@ class CapturingRepository:
                 return [g for g in self.grants.values() if g.customer_id == customer_id]
 
             def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
-                from credits.applications import spendable_in_burn_order
+                from credits.services.applications import spendable_in_burn_order
 
                 return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))
 

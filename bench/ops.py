@@ -40,9 +40,9 @@ def _transact_all(client: Any, captured: list[list[dict[str, Any]]]) -> None:
 
 def build_ops(env: Env) -> list[Op]:
     """Seed what every operation needs (fresh grants for each write sample) and define them."""
-    from credits.applications import ApplicationService
-    from credits.grants import GrantService
-    from credits.models import ApplyRequest, CreateGrantRequest
+    from credits.services.applications import ApplicationService
+    from credits.services.grants import GrantService
+    from credits.models.api import ApplyRequest, CreateGrantRequest
     from credits.store import keys
 
     client, floor = env.raw, env.floor

@@ -121,7 +121,7 @@ def query_all_count(client: Any, kwargs: dict[str, Any]) -> int:
 
 
 def _due_grants(account: str, n: int) -> list[Any]:
-    from credits.clock import utcnow
+    from credits.domain.clock import utcnow
 
     now = utcnow()
     return [make_grant(account, f"cus_e{i % 20}", expires_at=now - timedelta(hours=1 + i % 24),
@@ -132,7 +132,7 @@ def expiry_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]
     """A sweep (ExpiryService over the DynamoDB adapter, 4 shard threads) of exactly N due grants,
     batched (the default) and one transaction per grant; the smallest of each is metered."""
     from credits import container
-    from credits.expiry import BATCH_GRANTS, ExpiryService
+    from credits.services.expiry import BATCH_GRANTS, ExpiryService
     from credits.store.sweeps import DynamoSweepStore
 
     rows = []
@@ -165,9 +165,9 @@ def expiry_floor(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
     """The raw calls an expiry of N needs, one after the other: the shard queries (keys only),
     one consistent BatchGetItem and one TransactWriteItems (grant + EXPIRED entry each) per batch
     of 45 — the requests captured from the service's own adapter."""
-    from credits.clock import utcnow
-    from credits.expiry import BATCH_GRANTS
-    from credits.grants import expire_grant
+    from credits.domain.clock import utcnow
+    from credits.services.expiry import BATCH_GRANTS
+    from credits.services.grants import expire_grant
     from credits.store import keys
     from credits.store.dynamo import to_wire
     from credits.store.sweeps import DynamoSweepStore
@@ -221,8 +221,8 @@ def expiry_floor(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
 def transaction_cost(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """What one TransactWriteItems costs on DynamoDB Local by number of items (this table: three
     GSIs and a stream) — the unit every write of the service is made of."""
-    from credits.clock import utcnow
-    from credits.grants import expire_grant
+    from credits.domain.clock import utcnow
+    from credits.services.grants import expire_grant
     from credits.store.sweeps import DynamoSweepStore
 
     rows = []

@@ -10,8 +10,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from credits.errors import ConcurrentUpdate, InvalidRequest
-from credits.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.errors import ConcurrentUpdate, InvalidRequest
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
 
 
 class InMemoryRepository:
@@ -42,7 +42,7 @@ class InMemoryRepository:
             return [g for (a, _), g in sorted(self.grants.items()) if a == account_id and g.customer_id == customer_id]
 
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
-        from credits.applications import spendable_in_burn_order
+        from credits.services.applications import spendable_in_burn_order
 
         return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))
 
@@ -103,7 +103,7 @@ class InMemoryRepository:
         return [(month, totals) for month, totals in sorted(stored.items(), key=lambda kv: kv[0]) if month < before]
 
     def put_report_snapshot(self, account_id: str, customer_id: str | None, month, totals) -> None:
-        from credits.reports import Totals
+        from credits.domain.report_rules import Totals
 
         if not hasattr(self, "snapshots"):
             self.snapshots = {}
@@ -170,7 +170,7 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
     from collections import defaultdict
     from decimal import Decimal
 
-    from credits.applications import by_grant
+    from credits.services.applications import by_grant
 
     problems = []
     pending: dict[str, Decimal] = defaultdict(Decimal)

@@ -7,10 +7,10 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from credits.api import JSON, account_id, lambda_entry, make_resolver
-from credits.commands import handle_command
+from credits.api.resolver import JSON, account_id, lambda_entry, make_resolver
+from credits.events.commands import handle_command
 from credits.container import application_service
-from credits.models import Application, ApplyRequest, TransitionRequest
+from credits.models.api import Application, ApplyRequest, TransitionRequest
 
 app = make_resolver()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from credits.container import expiry_service
-from credits.schedules import run_due_schedules
+from credits.services.schedules import run_due_schedules
 from credits.telemetry import count, instrument
 
 

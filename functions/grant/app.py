@@ -7,13 +7,13 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from credits.api import account_id, lambda_entry, make_resolver
-from credits.commands import handle_command
+from credits.api.resolver import account_id, lambda_entry, make_resolver
+from credits.events.commands import handle_command
 from credits.container import grant_service
-from credits.models import CreateGrantRequest, Grant, UpdateGrantRequest
-from credits.views import grant_view
-from credits.routes import schedules as schedule_routes
-from credits.routes import stripe as stripe_routes
+from credits.models.api import CreateGrantRequest, Grant, UpdateGrantRequest
+from credits.api.views import grant_view
+from credits.api.routes import schedules as schedule_routes
+from credits.api.stripe import routes as stripe_routes
 
 app = make_resolver()
 app.include_router(stripe_routes.grant_router)

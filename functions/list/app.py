@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from credits.api import account_id, lambda_entry, make_resolver
+from credits.api.resolver import account_id, lambda_entry, make_resolver
 from credits.container import application_service, query_service
-from credits.models import (
+from credits.models.api import (
     Application,
     CreditBalance,
     Grant,
@@ -18,10 +18,10 @@ from credits.models import (
     SupportedCurrency,
     Timestamp,
 )
-from credits.openapi import enable_swagger
-from credits.reports import CreditReport
-from credits.routes import schedules as schedule_routes
-from credits.routes import stripe as stripe_routes
+from credits.api.swagger import enable_swagger
+from credits.domain.report_rules import CreditReport
+from credits.api.routes import schedules as schedule_routes
+from credits.api.stripe import routes as stripe_routes
 
 app = make_resolver()
 app.include_router(stripe_routes.list_router)

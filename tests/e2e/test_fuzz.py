@@ -27,7 +27,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from local.openapi import generate
+from tools.openapi import generate
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES") or 10)
 AUTH = {"Authorization": "Bearer key_a"}

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from local.openapi import DOCUMENT, REGENERATE, generate, render
+from tools.openapi import DOCUMENT, REGENERATE, generate, render
 from local.template import api_routes
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -112,7 +112,7 @@ def _swagger_event(query: dict | None = None) -> dict:
 def test_swagger_ui_only_when_enabled(monkeypatch):
     from pathlib import Path
 
-    from credits import openapi
+    from tools import openapi
     from credits.settings import get_settings
 
     root = Path(__file__).resolve().parents[2]

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from credits.applications import ApplicationService
+from credits.services.applications import ApplicationService
 from credits.container import repository
-from credits.errors import Conflict
-from credits.grants import GrantService
-from credits.models import ApplyRequest, CreateGrantRequest
+from credits.domain.errors import Conflict
+from credits.services.grants import GrantService
+from credits.models.api import ApplyRequest, CreateGrantRequest
 from tests.fakes import ledger_invariant_violations
 
 ACCOUNT = "acct_int"

@@ -12,12 +12,12 @@ from decimal import Decimal
 import boto3
 
 from credits import container
-from credits.clock import utcnow
-from credits.events import EXPIRED, EXPIRING_SOON, events_from_stream_record
+from credits.domain.clock import utcnow
+from credits.events.from_stream import EXPIRED, EXPIRING_SOON, events_from_stream_record
 from credits.container import expiry_service
-from credits.expiry import ExpiryService
-from credits.grants import build_grant, granted_entry
-from credits.models import CreateGrantRequest
+from credits.services.expiry import ExpiryService
+from credits.services.grants import build_grant, granted_entry
+from credits.models.api import CreateGrantRequest
 from credits.store.dynamo import from_wire, to_wire
 from credits.store import items as mapping
 from credits.store import keys
@@ -180,7 +180,7 @@ def test_an_expiry_that_empties_a_balance_publishes_balance_depleted_once(table)
     balance_depleted event) says so, and a re-run says nothing more. cus_01 still has a grant
     without expiry: nothing to say. (Two sweeps at once that each expire one of cus_00's grants
     may each announce it: the event is about the balance, not one write.)"""
-    from credits.events import BALANCE_DEPLETED
+    from credits.events.from_stream import BALANCE_DEPLETED
 
     specs = [{"days_ago": 40, "expires_in": -timedelta(hours=1)}] * 2  # cus_00, cus_01: past expiry
     specs += [{"days_ago": 40, "expires_in": None}]  # cus_02: never expires

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from credits.applications import ApplicationService
-from credits.errors import Conflict, ConcurrentUpdate, NotFound
-from credits.grants import GrantService
-from credits.models import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
+from credits.services.applications import ApplicationService
+from credits.domain.errors import Conflict, ConcurrentUpdate, NotFound
+from credits.services.grants import GrantService
+from credits.models.api import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
 from credits.store.dynamo import GrantQuery, LedgerQuery
 from tests.fakes import InMemoryRepository, ledger_invariant_violations
 
@@ -96,8 +96,8 @@ def test_a_stale_version_is_refused(repo):
 def test_burn_candidates_come_in_burn_down_order_and_only_while_spendable(repo):
     """LSI1 (DynamoDB Local) and the fake agree with burndown.grant_sort_key: the index order is
     the burn-down order, and spent, voided or other-balance grants are not in it."""
-    from credits.applications import burn_grant
-    from credits.burndown import grant_sort_key
+    from credits.services.applications import burn_grant
+    from credits.domain.burndown import grant_sort_key
 
     now = datetime.now(UTC).replace(microsecond=0)
     grants = GrantService(repo, clock=lambda: now)
@@ -205,7 +205,7 @@ def test_reports_from_snapshots_on_dynamodb_local(table):
     """The monthly snapshots stored in the table give the rows of the whole ledger, account-wide
     and for one customer; a second report reads them back instead of the ledger."""
     from credits.container import repository
-    from credits.reports import build_report, report
+    from credits.domain.report_rules import build_report, report
 
     repo = repository()
     grants = GrantService(repo)

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from credits import container
-from credits.schedules import CreateScheduleRequest, ScheduleService
+from credits.services.schedules import CreateScheduleRequest, ScheduleService
 from credits.store.schedules_store import ScheduleStore
 
 NOW = datetime(2026, 4, 15, 9, 30, tzinfo=UTC)  # injected clock

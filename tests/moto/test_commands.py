@@ -76,7 +76,7 @@ class Context:
 
 
 def handle(event: dict[str, Any]) -> Any:
-    from credits.commands import handle_command
+    from credits.events.commands import handle_command
 
     return handle_command(copy.deepcopy(event), Context())
 
@@ -191,7 +191,7 @@ def test_void_by_command_and_another_accounts_grant(published):
 
 
 def test_apply_settle_release_by_command(published):
-    pytest.importorskip("credits.applications")
+    pytest.importorskip("credits.services.applications")
     handle(command("Grant Credits", {"accountId": "acct_a", "grant": GRANT}))
     application = {"invoiceId": "inv_1", "customerId": "cus_1", "currency": "USD",
                    "lines": [{"lineId": "l1", "amount": "150.00"}]}
@@ -268,7 +268,7 @@ def test_schedule_routes_through_the_handlers(published):
 
 
 def test_sample_command_events_run(published):
-    from credits.commands import COMMANDS
+    from credits.events.commands import COMMANDS
 
     samples = {p.name: json.loads(p.read_text()) for p in sorted((ROOT / "events").glob("command-*.json"))}
     assert len(samples) == 5 and {e["detail-type"] for e in samples.values()} == set(COMMANDS)

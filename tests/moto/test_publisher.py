@@ -10,8 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from credits import container, events as ev
-from credits.events import events_from_stream_record
+from credits import container
+from credits.events import from_stream as ev
+from credits.events.from_stream import events_from_stream_record
 from credits.publish.eventbridge import EventBridgePublisher
 from credits.settings import Settings
 from tests.unit.event_samples import every_event_record, grant_item, ledger_items, stream_record

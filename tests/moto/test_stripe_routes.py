@@ -1,5 +1,5 @@
 """The /v1 routers over moto: create, retrieve, list, update, void, expire, balances, ledger,
-and errors in Stripe's envelope. Called through credits.api.http_entry with API Gateway events."""
+and errors in Stripe's envelope. Called through credits.api.resolver.http_entry with API Gateway events."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         import boto3
 
-        from credits import api, container
-        from credits.routes.stripe import grant_router, list_router, void_router
+        from credits import container
+        from credits.api.resolver import resolver as api
+        from credits.api.stripe.routes import grant_router, list_router, void_router
         from local.template import create_table
 
         create_table(boto3.client("dynamodb"), "credits-moto")
@@ -53,7 +54,7 @@ class Client:
 
     def call(self, method: str, path: str, params: dict[str, str] | None = None, *,
              body: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-        from credits.api import http_entry
+        from credits.api.resolver import http_entry
 
         query = None
         if method == "GET" and params:
@@ -132,7 +133,7 @@ def test_create_errors_name_the_param(client: Client):
 
 def test_unknown_and_usage_grants_are_resource_missing(client: Client):
     from credits.container import grant_service
-    from credits.models import CreateGrantRequest
+    from credits.models.api import CreateGrantRequest
 
     usage = grant_service().create("acct_a", CreateGrantRequest(customerId="cus_1", name="u", type="USAGE",
                                                                 amount="10", metricId="api"))
@@ -313,7 +314,7 @@ def test_unknown_v1_route_is_a_stripe_404(client: Client):
 def test_query_string_with_repeated_key_is_a_400(client: Client):
     status, body = client.call("GET", "/v1/billing/credit_grants", None)
     assert status == 200
-    from credits.api import http_entry
+    from credits.api.resolver import http_entry
 
     event = {"httpMethod": "GET", "path": "/v1/billing/credit_grants", "resource": "/v1/billing/credit_grants",
              "body": None, "headers": {}, "multiValueHeaders": {}, "queryStringParameters": {"limit": "2"},

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from credits.grants import entry, grant_context, granted_entry, build_grant
-from credits.models import CreateGrantRequest
-from credits.records import GrantRecord, LedgerRecord
+from credits.services.grants import entry, grant_context, granted_entry, build_grant
+from credits.models.api import CreateGrantRequest
+from credits.domain.records import GrantRecord, LedgerRecord
 from credits.store import items as mapping
 from credits.store.dynamo import to_wire
 
@@ -61,7 +61,7 @@ def ledger_items() -> dict[str, dict[str, Any]]:
 
 
 def notice_item() -> dict[str, Any]:
-    from credits.expiry import notice_for
+    from credits.services.expiry import notice_for
     from credits.store.sweeps import notice_item as to_item
 
     g = grant()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.burndown import (
+from credits.domain.burndown import (
     Allocation,
     BurnGrant,
     BurnLine,
@@ -18,7 +18,7 @@ from credits.burndown import (
     ordered_grants,
     summarize,
 )
-from credits.money import round_money
+from credits.domain.money import round_money
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

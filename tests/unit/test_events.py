@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from credits import events as ev
-from credits.events import events_from_stream_record
+from credits.events import from_stream as ev
+from credits.events.from_stream import events_from_stream_record
 from tests.unit.event_samples import (every_event_record, grant_item, ledger_items, notice_item,
                                       stream_record)
 
@@ -135,4 +135,4 @@ def test_schema_files_are_current(tmp_path):
     for fresh in tmp_path.iterdir():
         committed = docs / fresh.name
         assert committed.exists() and committed.read_text() == fresh.read_text(), \
-            f"{committed} is stale: run `python -m credits.events docs/events`"
+            f"{committed} is stale: run `python -m credits.events.from_stream docs/events`"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from credits.errors import ConcurrentUpdate
-from credits.expiry import ExpiryService
+from credits.domain.errors import ConcurrentUpdate
+from credits.services.expiry import ExpiryService
 
 from test_expiry_rules import LEAD, NOW, FakeStore, make
 

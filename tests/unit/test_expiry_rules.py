@@ -6,10 +6,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from credits.errors import ConcurrentUpdate
-from credits.expiry import ExpiryService, is_due_for_expiry, is_due_for_notice, notice_for
-from credits.grants import build_grant
-from credits.models import CreateGrantRequest
+from credits.domain.errors import ConcurrentUpdate
+from credits.services.expiry import ExpiryService, is_due_for_expiry, is_due_for_notice, notice_for
+from credits.services.grants import build_grant
+from credits.models.api import CreateGrantRequest
 from credits.store import items as mapping
 from credits.store import keys
 
@@ -127,7 +127,7 @@ def test_lost_write_rereads_and_finds_nothing_to_do():
         grant = original_read(key)
         if not calls:
             calls.append(1)
-            from credits.grants import expire_grant
+            from credits.services.grants import expire_grant
 
             done, entries = expire_grant(grant, NOW)
             store.save_expired(done, grant.version, entries)

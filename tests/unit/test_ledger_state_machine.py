@@ -10,10 +10,10 @@ import hypothesis.strategies as st
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from credits.applications import ApplicationService
-from credits.errors import Conflict
-from credits.grants import GrantService
-from credits.models import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
+from credits.services.applications import ApplicationService
+from credits.domain.errors import Conflict
+from credits.services.grants import GrantService
+from credits.models.api import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
 from tests.fakes import InMemoryRepository, ledger_invariant_violations
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.money import (
+from credits.domain.money import (
     CURRENCY_DIGITS,
     MAX_AMOUNT,
     PRICE_PLACES,

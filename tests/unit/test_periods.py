@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from credits.periods import (
+from credits.domain.periods import (
     INTERVALS,
     MAX_PERIODS,
     DuePlan,

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits import applications
-from credits.applications import BalanceReader, invoice_balances, plan, plan_reading
-from credits.burndown import BurnLine
-from credits.records import GrantRecord
+from credits.services import applications
+from credits.services.applications import BalanceReader, invoice_balances, plan, plan_reading
+from credits.domain.burndown import BurnLine
+from credits.domain.records import GrantRecord
 from tests.fakes import InMemoryRepository
 from tests.unit.test_burndown import day, scenarios
 
@@ -102,8 +102,8 @@ def test_a_grant_that_moves_between_pages_makes_the_apply_read_again():
     page. Apply must not plan on a mixed read (burndown refuses a duplicate id): it starts over."""
     from datetime import datetime
 
-    from credits.applications import ApplicationService
-    from credits.models import ApplyRequest
+    from credits.services.applications import ApplicationService
+    from credits.models.api import ApplyRequest
     from tests.unit.test_burndown import cash
 
     grants = [record(cash(f"g{i:02d}", "1.00", effective_at=day(-1), created_at=day(-1))) for i in range(20)]

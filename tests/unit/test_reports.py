@@ -9,8 +9,8 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.records import LedgerRecord
-from credits.reports import build_report, report
+from credits.domain.records import LedgerRecord
+from credits.domain.report_rules import build_report, report
 from tests.fakes import InMemoryRepository
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

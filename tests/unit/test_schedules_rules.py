@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from credits.errors import ConcurrentUpdate, InvalidRequest
-from credits.periods import MAX_PERIODS, expiry_for, period_start
-from credits.schedules import (
+from credits.domain.errors import ConcurrentUpdate, InvalidRequest
+from credits.domain.periods import MAX_PERIODS, expiry_for, period_start
+from credits.services.schedules import (
     CreateScheduleRequest,
     ScheduleService,
     new_schedule,

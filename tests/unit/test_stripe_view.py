@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from credits import money
-from credits import stripe_view as view
-from credits.errors import InvalidRequest, NotFound
-from credits.formbody import parse_form
-from credits.grants import build_grant
-from credits.records import LedgerRecord
+from credits.domain import money
+from credits.api.stripe import view as view
+from credits.domain.errors import InvalidRequest, NotFound
+from credits.api.stripe.formbody import parse_form
+from credits.services.grants import build_grant
+from credits.domain.records import LedgerRecord
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 T0 = int(NOW.timestamp())
@@ -128,7 +128,7 @@ def test_too_many_metadata_keys():
 
 
 def test_domain_errors_are_renamed_to_stripe_params():
-    from credits.grants import build_grant as build
+    from credits.services.grants import build_grant as build
 
     with pytest.raises(InvalidRequest) as info:
         build("acct_a", create(BASE + f"&expires_at={T0 - 10}"), NOW)
@@ -196,7 +196,7 @@ def test_grant_object_prices_voided_and_livemode():
 
 
 def test_usage_grants_are_not_visible():
-    from credits.models import CreateGrantRequest
+    from credits.models.api import CreateGrantRequest
 
     usage = build_grant("acct_a", CreateGrantRequest(customerId="c", name="n", type="USAGE", amount="10",
                                                      metricId="api"), NOW)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from credits.views import amount_text
+from credits.api.views import amount_text
 
 
 @pytest.mark.parametrize(("value", "scale", "text"), [

@@ -17,14 +17,15 @@ def repository():
 
 @lru_cache(maxsize=1)
 def grant_service():
-    from credits.grants import GrantService
+    from credits.services.grants import GrantService
 
     return GrantService(repository(), attempts=get_settings().max_write_attempts)
 
 
 def reset() -> None:
     """Forget cached adapters (tests switch tables and endpoints)."""
-    from credits import idempotency, settings
+    from credits import settings
+    from credits.api.resolver import idempotency
 
     settings.get_settings.cache_clear()
     repository.cache_clear()
@@ -38,14 +39,14 @@ def reset() -> None:
 
 @lru_cache(maxsize=1)
 def query_service():
-    from credits.queries import QueryService
+    from credits.services.queries import QueryService
 
     return QueryService(repository())
 
 
 @lru_cache(maxsize=1)
 def application_service():
-    from credits.applications import ApplicationService
+    from credits.services.applications import ApplicationService
 
     return ApplicationService(repository(), attempts=get_settings().max_write_attempts)
 
@@ -54,7 +55,7 @@ def application_service():
 def expiry_service():
     from datetime import timedelta
 
-    from credits.expiry import ExpiryService
+    from credits.services.expiry import ExpiryService
     from credits.store.sweeps import DynamoSweepStore
 
     return ExpiryService(DynamoSweepStore(repository()), lead=timedelta(days=get_settings().expiring_soon_lead_days))

@@ -39,7 +39,7 @@ def count(name: str, value: int = 1) -> None:
 
 def amount(name: str, value: Decimal, currency: str | None) -> None:
     """An amount as an integer figure: minor units of the currency, or whole units (monitoring only)."""
-    from credits.money import is_supported_currency, to_minor_units
+    from credits.domain.money import is_supported_currency, to_minor_units
 
     figure = to_minor_units(value, currency) if currency and is_supported_currency(currency) else int(value)
     count(f"{name}{'_' + currency if currency else ''}", figure)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from credits.events import SOURCE
+from credits.events.from_stream import SOURCE
 from credits.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from credits.clock import to_iso
-from credits.errors import ConcurrentUpdate, InvalidRequest
-from credits.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.clock import to_iso
+from credits.domain.errors import ConcurrentUpdate, InvalidRequest
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
 from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys
@@ -318,7 +318,7 @@ class DynamoRepository:
 
     # ------------------------------------------------------------------ ledger
     def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page:
-        from credits.ids import ulid_floor
+        from credits.domain.ids import ulid_floor
 
         values: dict[str, Any] = {":pk": keys.customer_pk(account_id, customer_id)}
         low = keys.ledger_sk("cbtxn_" + ulid_floor(int(query.start.timestamp() * 1000))) if query.start else keys.LEDGER_SK_PREFIX
@@ -353,7 +353,7 @@ class DynamoRepository:
         time: the customer's partition when a customer is given, else the account's ledger index
         (GSI1). Entry ids are ULIDs minted after the request's instant (within a Lambda timeout),
         so the id range is widened by that and the instants decide."""
-        from credits.ids import ulid_floor
+        from credits.domain.ids import ulid_floor
 
         low = "cbtxn_" + ulid_floor(int(start.timestamp() * 1000)) if start else "cbtxn_"
         high = "cbtxn_" + ulid_floor(int((end + _ID_AFTER_INSTANT).timestamp() * 1000))
@@ -373,7 +373,7 @@ class DynamoRepository:
 
     def report_snapshots(self, account_id: str, customer_id: str | None, *, before: datetime) -> list[tuple[datetime, Any]]:
         """The stored monthly report snapshots of months starting before `before`, oldest first."""
-        from credits.reports import Totals
+        from credits.domain.report_rules import Totals
 
         kwargs = {"TableName": self.table, "ConsistentRead": True,
                   "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",

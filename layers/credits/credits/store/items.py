@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from credits.clock import from_iso, to_iso
-from credits.records import ApplicationRecord, GrantRecord, LedgerRecord
+from credits.domain.clock import from_iso, to_iso
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord
 from credits.store import keys
 
 
@@ -185,7 +185,7 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
 
 
 def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
-    from credits.burndown import Allocation
+    from credits.domain.burndown import Allocation
 
     return ApplicationRecord(
         invoice_id=item["invoiceId"], account_id=item["accountId"], customer_id=item["customerId"],

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from credits.clock import from_iso, to_iso
-from credits.records import GrantRecord, LedgerRecord, Page
-from credits.schedules import ScheduleRecord
+from credits.domain.clock import from_iso, to_iso
+from credits.domain.records import GrantRecord, LedgerRecord, Page
+from credits.services.schedules import ScheduleRecord
 from credits.store import keys
 from credits.store.dynamo import DynamoRepository, to_wire
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from credits.records import GrantRecord, LedgerRecord
+from credits.domain.records import GrantRecord, LedgerRecord
 from credits.store import items as mapping
 from credits.store import keys
 from credits.store.dynamo import DynamoRepository, query_page, to_wire

@@ -1,4 +1,4 @@
-"""DynamoDB adapter of the expiry sweep's port (credits.expiry.SweepStore): the due-work queries
+"""DynamoDB adapter of the expiry sweep's port (credits.services.expiry.SweepStore): the due-work queries
 on the sparse indexes GSI2 (expiry) and GSI3 (expiring-soon notices), and the sweep's writes."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from credits.clock import to_iso
-from credits.records import GrantRecord, LedgerRecord
+from credits.domain.clock import to_iso
+from credits.domain.records import GrantRecord, LedgerRecord
 from credits.store import items as mapping
 from credits.store import keys
 from credits.store.dynamo import DynamoRepository, from_wire, to_wire
@@ -26,7 +26,7 @@ _QUEUES = {
 
 
 def notice_item(notice: Any) -> dict[str, Any]:
-    """The item of an credits.expiry.ExpiringNotice (entity NOTICE; its INSERT is the event)."""
+    """The item of an credits.services.expiry.ExpiringNotice (entity NOTICE; its INSERT is the event)."""
     expires_iso = to_iso(notice.expires_at)
     return {
         **keys.notice_key(notice.account_id, notice.grant_id, f"EXPIRING_SOON#{expires_iso}#v{notice.grant_version}"),
@@ -48,7 +48,7 @@ def notice_item(notice: Any) -> dict[str, Any]:
 
 
 def depletion_notice_item(notice: Any) -> dict[str, Any]:
-    """The item of a credits.expiry.DepletionNotice (entity NOTICE; its INSERT is the event)."""
+    """The item of a credits.services.expiry.DepletionNotice (entity NOTICE; its INSERT is the event)."""
     return {
         "PK": keys.customer_pk(notice.account_id, notice.customer_id),
         "SK": f"NOTICE#BALANCE_DEPLETED#{notice.entry_id}",

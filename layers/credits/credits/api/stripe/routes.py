@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from credits import stripe_view as view
-from credits.api import account_id
+from credits.api.stripe import view
+from credits.api.resolver import account_id
 from credits.container import grant_service, repository
-from credits.errors import Conflict, InvalidRequest, NotFound, ServiceError
-from credits.formbody import FormError, parse_form
-from credits.records import GrantRecord
+from credits.domain.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from credits.api.stripe.formbody import FormError, parse_form
+from credits.domain.records import GrantRecord
 from credits.settings import get_settings
 
 T = TypeVar("T")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from credits import money
-from credits.clock import expiry_date_of, to_iso
-from credits.models import Grant, LedgerEntry
-from credits.records import GrantRecord, LedgerRecord
+from credits.domain import money
+from credits.domain.clock import expiry_date_of, to_iso
+from credits.models.api import Grant, LedgerEntry
+from credits.domain.records import GrantRecord, LedgerRecord
 
 
 def amount_text(value: Decimal, grant_type: str, currency: str | None, scale: int | None = None) -> str:

@@ -8,7 +8,7 @@ ErrorBody, Stripe's envelope on /v1), 400 instead of Powertools' 422, the succes
 routes that answer something else than 200 (201 on create, 204 on delete), and the form bodies,
 query parameters and objects of the Stripe-compatible routes, which parse their own input.
 
-`make openapi` writes it to docs/openapi.json (`python -m local.openapi`); Swagger UI serves it
+`make openapi` writes it to docs/openapi.json (`python -m tools.openapi`); Swagger UI serves it
 at /swagger when the EnableSwagger parameter is true.
 """
 
@@ -24,6 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENT = ROOT / "docs" / "openapi.json"
+REGENERATE = "make openapi   (or: .venv/bin/python -m tools.openapi > docs/openapi.json)"
+# The layer's package, importable without installing it (the functions import `credits`).
+if str(ROOT / "layers" / "credits") not in sys.path:
+    sys.path.insert(0, str(ROOT / "layers" / "credits"))
 
 TITLE = "Credit grants service"
 VERSION = "1.0.0"
@@ -61,10 +68,9 @@ def error_statuses(method: str) -> list[int]:
 
 
 def default_functions_dir() -> Path | None:
-    """functions/ of the source tree this layer lives in (None when deployed: /opt/python)."""
-    root = Path(__file__).resolve().parents[3]
-    candidate = root / "functions"
-    return candidate if candidate.is_dir() and (root / "template.yaml").is_file() else None
+    """functions/ of this source tree."""
+    candidate = ROOT / "functions"
+    return candidate if candidate.is_dir() and (ROOT / "template.yaml").is_file() else None
 
 
 def load_function_module(app_file: Path) -> Any:
@@ -239,7 +245,7 @@ def _fix_success(operation: dict[str, Any], route: Any) -> None:
 
 
 def _error_schemas() -> dict[str, Any]:
-    from credits.models import ErrorBody
+    from credits.models.api import ErrorBody
 
     generated = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     result = {name: schema for name, schema in (generated.pop("$defs", None) or {}).items()}
@@ -287,7 +293,7 @@ def _check_refs(document: dict[str, Any]) -> None:
 
 # ====================================================================== the Stripe-compatible view
 # Its routes take form bodies and bracket-keyed query strings that they parse themselves
-# (credits.formbody, credits.stripe_view), so Powertools sees neither; they are declared here.
+# (credits.api.stripe.formbody, credits.api.stripe.view), so Powertools sees neither; they are declared here.
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -479,28 +485,14 @@ def generate(functions_dir: Path | None = None) -> dict[str, Any]:
     return build_document(discover_resolvers(functions_dir))
 
 
-def enable_swagger(app: APIGatewayRestResolver, path: str = "/swagger") -> None:
-    """Swagger UI at `path` (GET, no auth), answering 404 unless settings.enable_swagger.
+def render() -> str:
+    return to_json(generate())
 
-    From the source tree (the local stack) it shows every function's routes; deployed, only
-    this function's code is there, so it shows the routes of `app` itself."""
 
-    @app.get(path, include_in_schema=False)
-    def swagger():  # no return annotation: Powertools would validate the HTML as a model
-        from credits.errors import NotFound
-        from credits.settings import get_settings
+def main() -> None:
+    """`python -m tools.openapi > docs/openapi.json` (`make openapi`)."""
+    sys.stdout.write(render())
 
-        if not get_settings().enable_swagger:
-            raise NotFound("no such route")
-        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
-        functions_dir = default_functions_dir()
-        document = generate(functions_dir) if functions_dir else build_document([app])
-        spec = json.dumps(document, ensure_ascii=False).replace("</", "<\\/")
-        query = app.current_event.query_string_parameters or {}
-        if query.get("format") == "json":
-            return Response(status_code=200, content_type="application/json", body=spec)
-        ui = Path(__import__("aws_lambda_powertools.event_handler", fromlist=["x"]).__file__).parent / "openapi" / "swagger_ui"
-        html = generate_swagger_html(spec, (ui / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-                                     (ui / "swagger-ui.min.css").read_text(encoding="utf-8"), None, None, False)
-        return Response(status_code=200, content_type="text/html", body=html)
+if __name__ == "__main__":
+    main()

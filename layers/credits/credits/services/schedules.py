@@ -18,13 +18,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from credits import periods
-from credits.clock import to_iso, utcnow
-from credits.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
-from credits.grants import build_grant, granted_entry
-from credits.ids import new_schedule_id, ulid_floor
-from credits.models import CreateGrantRequest, Identifier, Pagination, StrictModel, Timestamp
-from credits.records import GrantRecord, LedgerRecord
+from credits.domain import periods
+from credits.domain.clock import to_iso, utcnow
+from credits.domain.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from credits.services.grants import build_grant, granted_entry
+from credits.domain.ids import new_schedule_id, ulid_floor
+from credits.models.api import CreateGrantRequest, Identifier, Pagination, StrictModel, Timestamp
+from credits.domain.records import GrantRecord, LedgerRecord
 
 # How far back a schedule may start: its begun periods are granted on the next run.
 MAX_START_IN_PAST = timedelta(days=366)

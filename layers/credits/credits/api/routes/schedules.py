@@ -8,9 +8,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from credits.api import account_id
-from credits.models import Identifier
-from credits.schedules import CreateScheduleRequest, Schedule, ScheduleList, schedule_service, schedule_view
+from credits.api.resolver import account_id
+from credits.models.api import Identifier
+from credits.services.schedules import CreateScheduleRequest, Schedule, ScheduleList, schedule_service, schedule_view
 
 grant_router = Router()
 list_router = Router()

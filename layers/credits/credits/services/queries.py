@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from credits import money
-from credits.clock import to_iso, utcnow
-from credits.errors import InvalidRequest, NotFound
-from credits.models import BalanceRow, CreditBalance, GrantList, LedgerEntryList, Pagination
-from credits.records import ZERO, GrantRecord, Page
-from credits.views import entry_view, grant_view
+from credits.domain import money
+from credits.domain.clock import to_iso, utcnow
+from credits.domain.errors import InvalidRequest, NotFound
+from credits.models.api import BalanceRow, CreditBalance, GrantList, LedgerEntryList, Pagination
+from credits.domain.records import ZERO, GrantRecord, Page
+from credits.api.views import entry_view, grant_view
 
 
 def balance_rows(grants: Iterable[GrantRecord], now: datetime, expiring_within: timedelta) -> list[BalanceRow]:
@@ -73,7 +73,7 @@ class QueryService:
                              balances=balance_rows(grants, now, timedelta(days=expiring_within_days)))
 
     def report(self, account_id: str, start: datetime, end: datetime, **filters):
-        from credits.reports import report
+        from credits.domain.report_rules import report
 
         if end <= start:
             raise InvalidRequest("to must be after from", field="to")

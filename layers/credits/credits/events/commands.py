@@ -20,10 +20,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ValidationError
 
-from credits.api import error_body, validation_details
-from credits.clock import to_iso, utcnow
-from credits.errors import ServiceError
-from credits.models import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
+from credits.api.resolver import error_body, validation_details
+from credits.domain.clock import to_iso, utcnow
+from credits.domain.errors import ServiceError
+from credits.models.api import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
 
 logger = Logger(service="credits")
 
@@ -66,7 +66,7 @@ class InvoiceDetail(StrictModel):
 
 def _grant(detail: GrantCreditsDetail) -> dict[str, Any]:
     from credits.container import grant_service
-    from credits.views import grant_view
+    from credits.api.views import grant_view
 
     service = grant_service()
     return grant_view(service.create(detail.accountId, detail.grant), service.clock()).model_dump(mode="json")
@@ -74,7 +74,7 @@ def _grant(detail: GrantCreditsDetail) -> dict[str, Any]:
 
 def _void(detail: VoidCreditGrantDetail) -> dict[str, Any]:
     from credits.container import grant_service
-    from credits.views import grant_view
+    from credits.api.views import grant_view
 
     service = grant_service()
     return grant_view(service.void(detail.accountId, detail.grantId, detail.reason), service.clock()).model_dump(mode="json")
@@ -145,7 +145,7 @@ def execute(detail_type: str, detail: Any) -> dict[str, Any]:
 
 
 def _publish_failure(event: dict[str, Any], command_id: str, detail_type: str, body: dict[str, Any]) -> None:
-    from credits.events import command_failed_event
+    from credits.events.from_stream import command_failed_event
     from credits.publish import publisher
 
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
@@ -175,7 +175,7 @@ def handle_command(event: Any, context: Any = None) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
-    from credits.idempotency import persistence_layer
+    from credits.api.idempotency import persistence_layer
 
     event = event if isinstance(event, dict) else {}
     command_id = event.get("id")

@@ -35,7 +35,7 @@ Priority = Annotated[int, Field(strict=True, ge=0, le=100)]
 
 
 def _supported_currency(value: str) -> str:
-    from credits.money import is_supported_currency
+    from credits.domain.money import is_supported_currency
 
     if not is_supported_currency(value.upper()):
         raise ValueError(f"{value!r} is not a supported ISO 4217 currency")

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from credits.api import JSON, dumps, error_body
+from credits.api.resolver import JSON, dumps, error_body
 
 _persistence: dict[str, Any] = {}
 TTL_SECONDS = 24 * 3600
@@ -82,7 +82,7 @@ def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, An
 
 def _conflict_or_invalid(status: int, message: str, is_stripe: bool) -> dict[str, Any]:
     if is_stripe:
-        from credits.stripe_errors import stripe_error_body
+        from credits.api.stripe.errors import stripe_error_body
 
         body = stripe_error_body(status, message, code="idempotency_error" if status == 409 else None)
     else:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from credits.models import Grant
+from credits.models.api import Grant
 
 SOURCE = "credits.service"
 
@@ -258,7 +258,7 @@ def _repair_image(image: dict[str, Any]) -> dict[str, Any]:
 
 
 def _amount(value: Any, grant_type: str, currency: str | None) -> str:
-    from credits.views import amount_text
+    from credits.api.views import amount_text
 
     return amount_text(Decimal(value), grant_type, currency)
 
@@ -352,7 +352,7 @@ def write_schemas(directory: str) -> list[str]:
     return written
 
 
-if __name__ == "__main__":  # python -m credits.events docs/events
+if __name__ == "__main__":  # python -m credits.events.from_stream docs/events
     import sys
 
     print("\n".join(write_schemas(sys.argv[1] if len(sys.argv) > 1 else "docs/events")))

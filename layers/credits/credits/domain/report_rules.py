@@ -16,9 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from credits import money
-from credits.clock import to_iso, utcnow
-from credits.records import ZERO, LedgerRecord
+from credits.domain import money
+from credits.domain.clock import to_iso, utcnow
+from credits.domain.records import ZERO, LedgerRecord
 
 # A deleted grant (made by mistake) shows as voided: what it still held leaves the liability, and
 # granted - applied + released - expired - voided = outstanding holds for every row.

@@ -29,10 +29,10 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from credits.clock import expiry_date_of, utcnow
-from credits.errors import ConcurrentUpdate
-from credits.grants import expire_grant
-from credits.records import ZERO, GrantRecord, LedgerRecord
+from credits.domain.clock import expiry_date_of, utcnow
+from credits.domain.errors import ConcurrentUpdate
+from credits.services.grants import expire_grant
+from credits.domain.records import ZERO, GrantRecord, LedgerRecord
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ class ExpiryService:
         the Lambda's timeout the rest is left unsaid (logged) rather than the run cut off."""
         if not (hasattr(self.store, "burn_candidates") and hasattr(self.store, "save_depletion_notice")):
             return 0
-        from credits.applications import BalanceReader
+        from credits.services.applications import BalanceReader
 
         announced = 0
         pending = sorted(self._emptied.items())

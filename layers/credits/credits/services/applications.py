@@ -23,15 +23,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from credits import money, telemetry
-from credits.burndown import Allocation as Alloc
-from credits.burndown import (BurnGrant, BurnLine, apply_allocations, burndown, grant_sort_key, line_amount,
+from credits import telemetry
+from credits.domain import money
+from credits.domain.burndown import Allocation as Alloc
+from credits.domain.burndown import (BurnGrant, BurnLine, apply_allocations, burndown, grant_sort_key, line_amount,
                               summarize)
-from credits.clock import to_iso, utcnow
-from credits.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
-from credits.grants import backoff, entry, grant_context
-from credits.models import Allocation, Application, ApplicationLine, ApplyRequest
-from credits.records import ZERO, ApplicationRecord, GrantRecord, LedgerRecord
+from credits.domain.clock import to_iso, utcnow
+from credits.domain.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
+from credits.services.grants import backoff, entry, grant_context
+from credits.models.api import Allocation, Application, ApplicationLine, ApplyRequest
+from credits.domain.records import ZERO, ApplicationRecord, GrantRecord, LedgerRecord
 
 # 1 application item + up to 3 items per grant (grant, entry, and on release a write-off entry) <= 100.
 CHUNK_GRANTS = 32

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from credits.records import GrantRecord, LedgerRecord, Page
+from credits.domain.records import GrantRecord, LedgerRecord, Page
 
 
 class Repository(Protocol):

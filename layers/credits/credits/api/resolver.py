@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from credits.errors import ServiceError, Unauthorized
+from credits.domain.errors import ServiceError, Unauthorized
 
 from credits.telemetry import logger
 
@@ -146,7 +146,7 @@ def make_resolver() -> APIGatewayRestResolver:
     def respond(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
                 param: str | None = None) -> Response:
         if _is_stripe_path(app):
-            from credits.stripe_errors import stripe_error_body
+            from credits.api.stripe.errors import stripe_error_body
 
             return Response(status_code=status, content_type=JSON,
                             body=dumps(stripe_error_body(status, message, code=code, param=param)))
@@ -254,7 +254,7 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
                                        if k.lower() != "content-type"}}
     key = _header(event, "Idempotency-Key")
     if idempotent_posts and key is not None and event.get("httpMethod") == "POST":
-        from credits import idempotency
+        from credits.api.resolver import idempotency
 
         return idempotency.run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
                                     context=context)
@@ -263,7 +263,7 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
 
 def _error_dict(status: int, code: str, message: str, is_stripe: bool, *, field: str | None = None) -> dict[str, Any]:
     if is_stripe:
-        from credits.stripe_errors import stripe_error_body
+        from credits.api.stripe.errors import stripe_error_body
 
         body = stripe_error_body(status, message, code=code, param=field)
     else:

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from credits import money
-from credits.clock import from_unix, to_iso, to_unix
-from credits.errors import InvalidRequest, NotFound, ServiceError
-from credits.models import CreateGrantRequest, UpdateGrantRequest
-from credits.records import ZERO, GrantRecord, LedgerRecord
+from credits.domain import money
+from credits.domain.clock import from_unix, to_iso, to_unix
+from credits.domain.errors import InvalidRequest, NotFound, ServiceError
+from credits.models.api import CreateGrantRequest, UpdateGrantRequest
+from credits.domain.records import ZERO, GrantRecord, LedgerRecord
 
 DEFAULT_NAME = "Credit grant"  # Stripe's `name` is optional; ours is required
 GRANTS_URL = "/v1/billing/credit_grants"

@@ -12,13 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from credits import money, telemetry
-from credits.clock import expiry_instant, start_of_day, to_iso
-from credits.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
-from credits.ids import new_entry_id, new_grant_id
-from credits.models import CreateGrantRequest, UpdateGrantRequest
-from credits.ports import Repository
-from credits.records import ZERO, GrantRecord, LedgerRecord
+from credits import telemetry
+from credits.domain import money
+from credits.domain.clock import expiry_instant, start_of_day, to_iso
+from credits.domain.errors import Conflict, ConcurrentUpdate, InvalidRequest, NotFound
+from credits.domain.ids import new_entry_id, new_grant_id
+from credits.models.api import CreateGrantRequest, UpdateGrantRequest
+from credits.services.ports import Repository
+from credits.domain.records import ZERO, GrantRecord, LedgerRecord
 
 T = TypeVar("T")
 
@@ -246,7 +247,7 @@ def expire_grant(grant: GrantRecord, now: datetime, *, reason: str | None = None
 
 class GrantService:
     def __init__(self, repo: Repository, *, attempts: int = 30, clock: Callable[[], datetime] | None = None):
-        from credits.clock import utcnow
+        from credits.domain.clock import utcnow
 
         self.repo = repo
         self.attempts = attempts
@@ -291,7 +292,7 @@ class GrantService:
         account.credits.balance_depleted for it."""
         from dataclasses import replace
 
-        from credits.applications import reader_for
+        from credits.services.applications import reader_for
 
         balance = reader_for(self.repo, after)
         if not balance.depleted(now, {after.id: after}):
@@ -331,7 +332,7 @@ class GrantService:
 
 
 def granted_entry(grant: GrantRecord, now: datetime) -> LedgerRecord:
-    from credits.views import grant_view
+    from credits.api.views import grant_view
 
     return entry(grant, "GRANTED", grant.original_amount, now, reason=grant.reason,
                  context={**grant_context(grant), "grant": grant_view(grant, now).model_dump()})
