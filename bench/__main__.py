@@ -87,12 +87,13 @@ def main() -> None:
 
 def profiles(env) -> list[dict]:
     """pyinstrument on the figures that miss (or may miss) a target."""
-    from bench.harness import api_event, make_grant, seed
-    from bench.profiling import profile
     from credits import container
     from credits.domain.clock import utcnow
     from credits.services.expiry import ExpiryService
     from credits.store.sweeps import DynamoSweepStore
+
+    from bench.harness import api_event, make_grant, seed
+    from bench.profiling import profile
 
     out = []
     seed(env.raw, [make_grant("acct_prof", "cus_prof", amount="1000000.00")], ref=False)

@@ -22,6 +22,7 @@ INVOICE = Decimal("1.50")
 
 def contention(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
     from credits import container
+    from credits.api.views import application_view
     from credits.domain.errors import ConcurrentUpdate, Conflict
     from credits.models.api import ApplyRequest
 
@@ -66,7 +67,7 @@ def contention(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
                         with lock:
                             conflicts[0] += 1
                         continue
-                    credit = Decimal(application.creditsApplied)
+                    credit = Decimal(application_view(application).creditsApplied)
                     with lock:
                         applied.append(credit)
                     if credit == 0:  # the customer's credit is gone

@@ -122,7 +122,7 @@ class Env:
         self.runtime = FunctionRuntime(specs)
         self.specs = specs
         # The floor client: same configuration as the service's, no hooks.
-        from credits.store.dynamo import make_client
+        from credits.store.client import make_client
 
         self.floor = make_client(self.repo.settings)
         self.startup_s = time.monotonic() - started
@@ -165,7 +165,7 @@ def body_of(result: dict[str, Any]) -> Any:
 def make_grant(account: str, customer: str, *, amount: str = "10.00", priority: int = 50,
                expires_at: datetime | None = None, created: datetime | None = None, n: int = 0):
     from credits.domain.clock import utcnow
-    from credits.services.grants import build_grant
+    from credits.domain.grant_rules import build_grant
     from credits.models.api import CreateGrantRequest
 
     body: dict[str, Any] = {"customerId": customer, "name": f"bench grant {n}", "type": "CASH", "amount": amount,
@@ -177,7 +177,7 @@ def make_grant(account: str, customer: str, *, amount: str = "10.00", priority: 
 
 
 def grant_items(grant: Any, *, ref: bool = True, entry: bool = False) -> list[dict[str, Any]]:
-    from credits.services.grants import granted_entry
+    from credits.domain.grant_rules import granted_entry
     from credits.store import items as mapping
     from credits.store import keys
 
@@ -193,7 +193,7 @@ def grant_items(grant: Any, *, ref: bool = True, entry: bool = False) -> list[di
 def batch_write(client: Any, items: list[dict[str, Any]], threads: int = 4) -> float:
     """BatchWriteItem, 25 items a call, a few threads; returns the seconds taken (seeding is
     never what is measured)."""
-    from credits.store.dynamo import to_wire
+    from credits.store.client import to_wire
 
     started = time.monotonic()
     chunks = [items[i:i + 25] for i in range(0, len(items), 25)]
@@ -222,7 +222,7 @@ def seed_counters(client: Any, grants: list[Any]) -> None:
     from collections import Counter
 
     from credits.store import keys
-    from credits.store.dynamo import to_wire
+    from credits.store.client import to_wire
 
     counts: Counter = Counter()
     for g in grants:
@@ -279,7 +279,7 @@ class CapturingRepository:
                 return [g for g in self.grants.values() if g.customer_id == customer_id]
 
             def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
-                from credits.services.applications import spendable_in_burn_order
+                from credits.services.balances import spendable_in_burn_order
 
                 return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))
 
@@ -321,7 +321,7 @@ def query_all(client: Any, kwargs: dict[str, Any]) -> int:
 
 def customer_grants_query(account: str, customer: str) -> dict[str, Any]:
     from credits.store import keys
-    from credits.store.dynamo import to_wire
+    from credits.store.client import to_wire
 
     return {"TableName": TABLE, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)", "ConsistentRead": True,
             "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account, customer), ":sk": keys.GRANT_SK_PREFIX})}
@@ -330,7 +330,7 @@ def customer_grants_query(account: str, customer: str) -> dict[str, Any]:
 def burn_index_query(account: str, customer: str, currency: str, limit: int) -> dict[str, Any]:
     """One page of a customer's spendable CASH grants in burn-down order (LSI1): what apply reads."""
     from credits.store import keys
-    from credits.store.dynamo import to_wire
+    from credits.store.client import to_wire
 
     return {"TableName": TABLE, "IndexName": "LSI1", "ConsistentRead": True, "Limit": limit,
             "KeyConditionExpression": "PK = :pk AND begins_with(LSI1SK, :scope)",
@@ -339,6 +339,6 @@ def burn_index_query(account: str, customer: str, currency: str, limit: int) -> 
 
 
 def get_key(key: dict[str, str]) -> dict[str, Any]:
-    from credits.store.dynamo import to_wire
+    from credits.store.client import to_wire
 
     return {"TableName": TABLE, "Key": to_wire(key), "ConsistentRead": True}

@@ -8,12 +8,23 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from bench import config
-from bench.harness import (TABLE, CapturingRepository, Env, api_event, burn_index_query, customer_grants_query, get_key, make_grant,
-                           percentiles, query_all, seed, timed)
+from bench.harness import (
+    TABLE,
+    CapturingRepository,
+    Env,
+    api_event,
+    burn_index_query,
+    customer_grants_query,
+    get_key,
+    make_grant,
+    percentiles,
+    query_all,
+    seed,
+    timed,
+)
 
 W = "acct_w"       # write operations
 R = "acct_read"    # read operations
@@ -40,9 +51,9 @@ def _transact_all(client: Any, captured: list[list[dict[str, Any]]]) -> None:
 
 def build_ops(env: Env) -> list[Op]:
     """Seed what every operation needs (fresh grants for each write sample) and define them."""
+    from credits.models.api import ApplyRequest, CreateGrantRequest
     from credits.services.applications import ApplicationService
     from credits.services.grants import GrantService
-    from credits.models.api import ApplyRequest, CreateGrantRequest
     from credits.store import keys
 
     client, floor = env.raw, env.floor

@@ -10,8 +10,18 @@ from datetime import timedelta
 from typing import Any
 
 from bench import config
-from bench.harness import (TABLE, CapturingRepository, Env, api_event, customer_grants_query, make_grant,
-                           percentiles, query_all, seed, timed)
+from bench.harness import (
+    TABLE,
+    CapturingRepository,
+    Env,
+    api_event,
+    customer_grants_query,
+    make_grant,
+    percentiles,
+    query_all,
+    seed,
+    timed,
+)
 
 
 def _sample(action: Callable[[], Any], samples: int, warmup: int = 3) -> list[float]:
@@ -132,7 +142,8 @@ def expiry_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]
     """A sweep (ExpiryService over the DynamoDB adapter, 4 shard threads) of exactly N due grants,
     batched (the default) and one transaction per grant; the smallest of each is metered."""
     from credits import container
-    from credits.services.expiry import BATCH_GRANTS, ExpiryService
+    from credits.domain.expiry_rules import BATCH_GRANTS
+    from credits.services.expiry import ExpiryService
     from credits.store.sweeps import DynamoSweepStore
 
     rows = []
@@ -166,10 +177,10 @@ def expiry_floor(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
     one consistent BatchGetItem and one TransactWriteItems (grant + EXPIRED entry each) per batch
     of 45 — the requests captured from the service's own adapter."""
     from credits.domain.clock import utcnow
-    from credits.services.expiry import BATCH_GRANTS
-    from credits.services.grants import expire_grant
+    from credits.domain.expiry_rules import BATCH_GRANTS
+    from credits.domain.grant_rules import expire_grant
     from credits.store import keys
-    from credits.store.dynamo import to_wire
+    from credits.store.client import to_wire
     from credits.store.sweeps import DynamoSweepStore
 
     n = config.EXPIRY_FLOOR_SIZE
@@ -222,7 +233,7 @@ def transaction_cost(env: Env, log: Callable[[str], None]) -> list[dict[str, Any
     """What one TransactWriteItems costs on DynamoDB Local by number of items (this table: three
     GSIs and a stream) — the unit every write of the service is made of."""
     from credits.domain.clock import utcnow
-    from credits.services.grants import expire_grant
+    from credits.domain.grant_rules import expire_grant
     from credits.store.sweeps import DynamoSweepStore
 
     rows = []

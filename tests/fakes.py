@@ -6,7 +6,6 @@ contract tests in tests/contract run unchanged against both."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +41,7 @@ class InMemoryRepository:
             return [g for (a, _), g in sorted(self.grants.items()) if a == account_id and g.customer_id == customer_id]
 
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
-        from credits.services.applications import spendable_in_burn_order
+        from credits.services.balances import spendable_in_burn_order
 
         return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))
 
@@ -170,7 +169,7 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
     from collections import defaultdict
     from decimal import Decimal
 
-    from credits.services.applications import by_grant
+    from credits.domain.application_rules import by_grant
 
     problems = []
     pending: dict[str, Decimal] = defaultdict(Decimal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from credits.container import expiry_service
+from credits.container import expiry_service, schedule_service
 from credits.services.schedules import run_due_schedules
 from credits.telemetry import count, instrument
 
@@ -15,7 +15,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     summary = expiry_service().run(remaining_ms=remaining_ms)
     count("GrantsExpired", summary.expired)
     count("ExpiringSoonNotices", summary.notices)
-    return {"expiry": summary.model_dump(mode="json"), "schedules": run_due_schedules(remaining_ms=remaining_ms)}
+    return {"expiry": summary.model_dump(mode="json"), "schedules": run_due_schedules(schedule_service(), remaining_ms=remaining_ms)}
 
 
 lambda_handler = instrument(handler)

@@ -6,14 +6,13 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-
 from credits.api.resolver import account_id, lambda_entry, make_resolver
-from credits.events.commands import handle_command
-from credits.container import grant_service
-from credits.models.api import CreateGrantRequest, Grant, UpdateGrantRequest
-from credits.api.views import grant_view
 from credits.api.routes import schedules as schedule_routes
 from credits.api.stripe import routes as stripe_routes
+from credits.api.views import grant_view
+from credits.container import grant_service
+from credits.events.commands import handle_command
+from credits.models.api import CreateGrantRequest, Grant, UpdateGrantRequest
 
 app = make_resolver()
 app.include_router(stripe_routes.grant_router)

@@ -9,9 +9,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-
+from credits.container import publisher
 from credits.events.from_stream import events_from_stream_record
-from credits.publish import PublishFailed, publisher
+from credits.publish import PublishFailed
 from credits.telemetry import count, instrument
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)

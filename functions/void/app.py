@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-
 from credits.api.resolver import account_id, lambda_entry, make_resolver
-from credits.events.commands import handle_command
-from credits.container import grant_service
-from credits.models.api import Grant, VoidGrantRequest
-from credits.api.views import grant_view
 from credits.api.stripe import routes as stripe_routes
+from credits.api.views import grant_view
+from credits.container import grant_service
+from credits.events.commands import handle_command
+from credits.models.api import Grant, VoidGrantRequest
 
 app = make_resolver()
 app.include_router(stripe_routes.void_router)

@@ -10,8 +10,19 @@ from typing import Any
 
 import requests
 
-from tests.e2e.helpers import (D, TIMESTAMP, assert_error, cash, create, day, get, new_customer, new_invoice,
-                               transactions, usage)
+from tests.e2e.helpers import (
+    TIMESTAMP,
+    D,
+    assert_error,
+    cash,
+    create,
+    day,
+    get,
+    new_customer,
+    new_invoice,
+    transactions,
+    usage,
+)
 
 APPLICATION_FIELDS = {
     "invoiceId", "customerId", "currency", "status", "subtotal", "creditsApplied", "totalDue", "lines",

@@ -12,7 +12,6 @@ import pytest
 
 from tests.e2e.helpers import iso, new_customer, new_invoice
 
-
 NOW = datetime.now(UTC)
 TODAY = NOW.date()
 YESTERDAY = (TODAY - timedelta(days=1)).isoformat()

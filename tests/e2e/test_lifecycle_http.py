@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import (D, assert_error, cash, create, day, get, iso, new_customer, new_invoice, transactions,
-                               ts, usage)
+from tests.e2e.helpers import (
+    D,
+    assert_error,
+    cash,
+    create,
+    day,
+    get,
+    iso,
+    new_customer,
+    new_invoice,
+    transactions,
+    ts,
+    usage,
+)
 
 ENTRY_FIELDS = {"id", "grantId", "customerId", "type", "amount", "balanceAfter", "invoiceId", "reason", "createdAt"}
 BALANCE_ROW_FIELDS = {"type", "currency", "metricId", "available", "pending", "expiringSoon", "grantCount"}

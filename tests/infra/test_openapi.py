@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 from types import SimpleNamespace
 
 import pytest
 
-from tools.openapi import DOCUMENT, REGENERATE, generate, render
 from local.template import api_routes
+from tools.openapi import DOCUMENT, REGENERATE, generate, render
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -112,8 +111,9 @@ def _swagger_event(query: dict | None = None) -> dict:
 def test_swagger_ui_only_when_enabled(monkeypatch):
     from pathlib import Path
 
-    from tools import openapi
     from credits.settings import get_settings
+
+    from tools import openapi
 
     root = Path(__file__).resolve().parents[2]
     module = openapi.load_function_module(root / "functions" / "list" / "app.py")

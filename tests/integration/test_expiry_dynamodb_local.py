@@ -10,18 +10,19 @@ from datetime import timedelta
 from decimal import Decimal
 
 import boto3
-
 from credits import container
-from credits.domain.clock import utcnow
-from credits.events.from_stream import EXPIRED, EXPIRING_SOON, events_from_stream_record
 from credits.container import expiry_service
-from credits.services.expiry import ExpiryService
-from credits.services.grants import build_grant, granted_entry
+from credits.domain.clock import utcnow
+from credits.domain.grant_rules import build_grant, granted_entry
+from credits.events.from_stream import events_from_stream_record
 from credits.models.api import CreateGrantRequest
-from credits.store.dynamo import from_wire, to_wire
+from credits.models.events import EXPIRED, EXPIRING_SOON
+from credits.services.expiry import ExpiryService
 from credits.store import items as mapping
 from credits.store import keys
+from credits.store.client import from_wire, to_wire
 from credits.store.sweeps import DynamoSweepStore
+
 from local.dynamodb import client_kwargs
 
 CUSTOMERS = [f"cus_{i:02d}" for i in range(20)]
@@ -180,7 +181,7 @@ def test_an_expiry_that_empties_a_balance_publishes_balance_depleted_once(table)
     balance_depleted event) says so, and a re-run says nothing more. cus_01 still has a grant
     without expiry: nothing to say. (Two sweeps at once that each expire one of cus_00's grants
     may each announce it: the event is about the balance, not one write.)"""
-    from credits.events.from_stream import BALANCE_DEPLETED
+    from credits.models.events import BALANCE_DEPLETED
 
     specs = [{"days_ago": 40, "expires_in": -timedelta(hours=1)}] * 2  # cus_00, cus_01: past expiry
     specs += [{"days_ago": 40, "expires_in": None}]  # cus_02: never expires

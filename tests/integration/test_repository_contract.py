@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
-from credits.services.applications import ApplicationService
-from credits.domain.errors import Conflict, ConcurrentUpdate, NotFound
-from credits.services.grants import GrantService
+from credits.api.views import application_view
+from credits.domain.errors import ConcurrentUpdate, Conflict, NotFound
 from credits.models.api import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
-from credits.store.dynamo import GrantQuery, LedgerQuery
+from credits.services.applications import ApplicationService
+from credits.services.grants import GrantService
+from credits.services.ports import GrantQuery, LedgerQuery
+
 from tests.fakes import InMemoryRepository, ledger_invariant_violations
 
 ACCOUNT = "acct_contract"
@@ -51,6 +52,7 @@ def test_mixed_scenario_keeps_the_ledger_invariant(repo):
         {"lineId": "u", "metricId": "api_calls", "quantity": "1500", "unitPrice": "0.01"},
         {"lineId": "f", "amount": "20.00"}])
     app, created = apps.apply(ACCOUNT, request)
+    app = application_view(app)
     assert created and app.subtotal == "35.00" and app.creditsApplied == "35.00" and app.totalDue == "0.00"
     # usage first (1000 units = 10.00), then cash_a (priority 5) fully, then cash_b
     assert [(a.grantId, a.lineId, a.value) for a in app.allocations] == [
@@ -96,7 +98,7 @@ def test_a_stale_version_is_refused(repo):
 def test_burn_candidates_come_in_burn_down_order_and_only_while_spendable(repo):
     """LSI1 (DynamoDB Local) and the fake agree with burndown.grant_sort_key: the index order is
     the burn-down order, and spent, voided or other-balance grants are not in it."""
-    from credits.services.applications import burn_grant
+    from credits.domain.application_rules import burn_grant
     from credits.domain.burndown import grant_sort_key
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -205,7 +207,8 @@ def test_reports_from_snapshots_on_dynamodb_local(table):
     """The monthly snapshots stored in the table give the rows of the whole ledger, account-wide
     and for one customer; a second report reads them back instead of the ledger."""
     from credits.container import repository
-    from credits.domain.report_rules import build_report, report
+    from credits.domain.report_rules import build_report
+    from credits.services.reports import report
 
     repo = repository()
     grants = GrantService(repo)

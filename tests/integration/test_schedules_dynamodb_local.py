@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-
 from credits import container
-from credits.services.schedules import CreateScheduleRequest, ScheduleService
+from credits.models.api import CreateScheduleRequest
+from credits.services.schedules import ScheduleService
 from credits.store.schedules_store import ScheduleStore
 
 NOW = datetime(2026, 4, 15, 9, 30, tzinfo=UTC)  # injected clock
@@ -130,11 +130,11 @@ def test_list_filters_and_pages(service):
     seen, after = [], None
     while True:
         page = service.list(ACCOUNT, customer_id="cus_1", limit=2, after=after)
-        assert page.pagination.totalResultSize == 3
+        assert page.total == 3
         seen += [s.id for s in page.items]
-        after = page.pagination.after
+        after = page.after
         if after is None:
             break
     assert seen == sorted(ids, reverse=True)  # newest first, each once
-    assert service.list(ACCOUNT).pagination.totalResultSize == 4
+    assert service.list(ACCOUNT).total == 4
     assert service.list("acct_other").items == []

@@ -21,8 +21,8 @@ def table(monkeypatch):
     monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
     with mock_aws():
         import boto3
-
         from credits import container
+
         from local.template import create_table
 
         create_table(boto3.client("dynamodb"), "credits-keys")

@@ -45,14 +45,15 @@ def published(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv(key, raising=False)
     with mock_aws():
         import boto3
+        from credits import container
+        from credits.events import commands as command_handling
 
-        from credits import container, publish
         from local.template import create_table
 
         create_table(boto3.client("dynamodb"), "credits-moto")
         container.reset()
         fake = FakePublisher()
-        monkeypatch.setattr(publish, "publisher", lambda: fake)
+        monkeypatch.setattr(command_handling, "publisher", lambda: fake)
         yield fake
         container.reset()
 

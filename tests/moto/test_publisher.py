@@ -8,13 +8,13 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from credits import container
-from credits.events import from_stream as ev
 from credits.events.from_stream import events_from_stream_record
+from credits.models import events as ev
 from credits.publish.eventbridge import EventBridgePublisher
 from credits.settings import Settings
+from moto import mock_aws
+
 from tests.unit.event_samples import every_event_record, grant_item, ledger_items, stream_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +36,6 @@ def aws(monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("EVENTS_ENDPOINT_URL", raising=False)
     container.reset()
-    from credits.publish import _publisher_for
-
-    _publisher_for.cache_clear()
     with mock_aws():
         events = boto3.client("events")
         sqs = boto3.client("sqs")
@@ -48,7 +45,6 @@ def aws(monkeypatch):
         events.put_rule(Name="all", EventBusName="credits-test", EventPattern=json.dumps({"source": ["credits.service"]}))
         events.put_targets(Rule="all", EventBusName="credits-test", Targets=[{"Id": "sink", "Arn": queue_arn}])
         yield sqs, queue_url
-    _publisher_for.cache_clear()
     container.reset()
 
 

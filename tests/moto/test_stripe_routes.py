@@ -33,10 +33,10 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.delenv(key, raising=False)
     with mock_aws():
         import boto3
-
         from credits import container
-        from credits.api.resolver import resolver as api
+        from credits.api import resolver as api
         from credits.api.stripe.routes import grant_router, list_router, void_router
+
         from local.template import create_table
 
         create_table(boto3.client("dynamodb"), "credits-moto")

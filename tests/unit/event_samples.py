@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from credits.services.grants import entry, grant_context, granted_entry, build_grant
-from credits.models.api import CreateGrantRequest
+from credits.domain.grant_rules import build_grant, entry, grant_context, granted_entry
 from credits.domain.records import GrantRecord, LedgerRecord
+from credits.models.api import CreateGrantRequest
 from credits.store import items as mapping
-from credits.store.dynamo import to_wire
+from credits.store.client import to_wire
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEAD = timedelta(days=7)
@@ -61,7 +61,7 @@ def ledger_items() -> dict[str, dict[str, Any]]:
 
 
 def notice_item() -> dict[str, Any]:
-    from credits.services.expiry import notice_for
+    from credits.domain.expiry_rules import notice_for
     from credits.store.sweeps import notice_item as to_item
 
     g = grant()

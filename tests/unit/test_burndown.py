@@ -4,9 +4,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from credits.domain.burndown import (
     Allocation,
     BurnGrant,
@@ -19,6 +16,8 @@ from credits.domain.burndown import (
     summarize,
 )
 from credits.domain.money import round_money
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from credits.domain.errors import ConcurrentUpdate
 from credits.services.expiry import ExpiryService
-
 from test_expiry_rules import LEAD, NOW, FakeStore, make
 
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from credits.domain.errors import ConcurrentUpdate
-from credits.services.expiry import ExpiryService, is_due_for_expiry, is_due_for_notice, notice_for
-from credits.services.grants import build_grant
+from credits.domain.expiry_rules import is_due_for_expiry, is_due_for_notice, notice_for
+from credits.domain.grant_rules import build_grant
 from credits.models.api import CreateGrantRequest
+from credits.services.expiry import ExpiryService
 from credits.store import items as mapping
 from credits.store import keys
 
@@ -28,6 +29,8 @@ def make(n: int, *, expires: datetime | None, amount: str = "10.00", created: da
 
 class FakeStore:
     """Grants by key; the indexes are derived from the store mapping (so sparseness is the real one)."""
+
+    shards = keys.SHARDS
 
     def __init__(self, grants, lead=LEAD):
         self.lead = lead
@@ -127,7 +130,7 @@ def test_lost_write_rereads_and_finds_nothing_to_do():
         grant = original_read(key)
         if not calls:
             calls.append(1)
-            from credits.services.grants import expire_grant
+            from credits.domain.grant_rules import expire_grant
 
             done, entries = expire_grant(grant, NOW)
             store.save_expired(done, grant.version, entries)

@@ -3,10 +3,9 @@
 from urllib.parse import urlencode
 
 import pytest
+from credits.api.stripe.formbody import MAX_DEPTH, FormError, flatten_param, parse_form
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from credits.api.stripe.formbody import MAX_DEPTH, FormError, flatten_param, parse_form
 
 try:  # the SDK's own encoder (stripe 16.x): what StripeClient puts on the wire
     from stripe._encode import _api_encode

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import hypothesis.strategies as st
+from credits.api.views import application_view
+from credits.domain.errors import Conflict
+from credits.models.api import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
+from credits.services.applications import ApplicationService
+from credits.services.grants import GrantService
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from credits.services.applications import ApplicationService
-from credits.domain.errors import Conflict
-from credits.services.grants import GrantService
-from credits.models.api import ApplyRequest, CreateGrantRequest, UpdateGrantRequest
 from tests.fakes import InMemoryRepository, ledger_invariant_violations
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -82,11 +83,12 @@ class LedgerMachine(RuleBasedStateMachine):
             {"lineId": "usage", "metricId": "api_calls", "quantity": quantity, "unitPrice": "0.01"},
             {"lineId": "fee", "amount": amount}])
         application, created = self.apps.apply(ACCOUNT, request)
+        application = application_view(application)
         assert created
         assert Decimal(application.creditsApplied) <= Decimal(application.subtotal)
         assert Decimal(application.totalDue) >= 0
         again, created_again = self.apps.apply(ACCOUNT, request)
-        assert not created_again and again.allocations == application.allocations
+        assert not created_again and application_view(again).allocations == application.allocations
         self.invoices.append(invoice)
 
     @precondition(lambda self: self.invoices)

@@ -1,9 +1,6 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from credits.domain.money import (
     CURRENCY_DIGITS,
     MAX_AMOUNT,
@@ -23,6 +20,8 @@ from credits.domain.money import (
     round_places,
     to_minor_units,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # ISO 4217 minor units, written out independently of the module's table.
 ISO_4217 = {

@@ -4,9 +4,6 @@ import calendar
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-
 from credits.domain.periods import (
     INTERVALS,
     MAX_PERIODS,
@@ -18,6 +15,8 @@ from credits.domain.periods import (
     periods_due,
     plan_due,
 )
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 
 def utc(*args) -> datetime:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal as D
 
-import pytest
+from credits.api.views import application_view
+from credits.domain.burndown import BurnLine
+from credits.domain.records import GrantRecord
+from credits.domain.schedule_rules import plan
+from credits.services import balances as balance_reading
+from credits.services.balances import BalanceReader, invoice_balances, plan_reading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.services import applications
-from credits.services.applications import BalanceReader, invoice_balances, plan, plan_reading
-from credits.domain.burndown import BurnLine
-from credits.domain.records import GrantRecord
 from tests.fakes import InMemoryRepository
 from tests.unit.test_burndown import day, scenarios
 
@@ -55,8 +56,8 @@ def test_reading_in_pages_gives_the_burn_down_over_everything(scenario, page):
     # Some grants expired or not yet effective: in the index, never usable.
     grants = [g.evolve(expires_at=NOW - timedelta(hours=1)) if i % 5 == 4 else g for i, g in enumerate(grants)]
     repo = repo_with(grants)
-    original = applications.BURN_PAGE
-    applications.BURN_PAGE = page
+    original = balance_reading.BURN_PAGE
+    balance_reading.BURN_PAGE = page
     try:
         balances = invoice_balances(repo, "a", "c", lines, currency)
         assert plan_reading(lines, balances, currency, NOW) == plan(lines, grants, currency, NOW)
@@ -67,7 +68,7 @@ def test_reading_in_pages_gives_the_burn_down_over_everything(scenario, page):
                                   g.metric_id if g.type == "USAGE" else None) == balance.key), D(0))
             assert balance.depleted(NOW, {}) == (available == 0)
     finally:
-        applications.BURN_PAGE = original
+        balance_reading.BURN_PAGE = original
 
 
 def test_an_invoice_covered_by_the_first_grant_reads_one_page_of_many():
@@ -80,7 +81,7 @@ def test_an_invoice_covered_by_the_first_grant_reads_one_page_of_many():
     balances = invoice_balances(repo, "a", "c", lines, "USD")
     allocations = plan_reading(lines, balances, "USD", NOW)
     assert [(a.grant_id, a.value) for a in allocations] == [("g000", D("10.00"))]
-    assert repo.pulled <= applications.BURN_PAGE
+    assert repo.pulled <= balance_reading.BURN_PAGE
 
 
 def test_a_void_that_empties_a_balance_reads_until_it_finds_what_is_left():
@@ -102,8 +103,9 @@ def test_a_grant_that_moves_between_pages_makes_the_apply_read_again():
     page. Apply must not plan on a mixed read (burndown refuses a duplicate id): it starts over."""
     from datetime import datetime
 
-    from credits.services.applications import ApplicationService
     from credits.models.api import ApplyRequest
+    from credits.services.applications import ApplicationService
+
     from tests.unit.test_burndown import cash
 
     grants = [record(cash(f"g{i:02d}", "1.00", effective_at=day(-1), created_at=day(-1))) for i in range(20)]
@@ -116,7 +118,7 @@ def test_a_grant_that_moves_between_pages_makes_the_apply_read_again():
         source = original(self, *args)
         for index, grant in enumerate(source):
             yield grant
-            if calls["n"] == 1 and index == applications.BURN_PAGE - 1:
+            if calls["n"] == 1 and index == balance_reading.BURN_PAGE - 1:
                 # After the first page: g00 goes to priority 90, i.e. after every other grant.
                 g = self.grants[("a", "g00")]
                 self.grants[("a", "g00")] = g.evolve(priority=90, version=g.version + 1)
@@ -131,6 +133,7 @@ def test_a_grant_that_moves_between_pages_makes_the_apply_read_again():
                                                        lines=[{"lineId": "l", "amount": "18.00"}]))
     finally:
         CountingRepository.burn_candidates = counting  # type: ignore[method-assign]
+    app = application_view(app)
     assert created and app.creditsApplied == "18.00"
     assert calls["n"] >= 2  # read again after the move
     assert "g00" not in {a.grantId for a in app.allocations}  # priority 90 now: the last one needed

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
+from credits.domain.records import LedgerRecord
+from credits.domain.report_rules import build_report
+from credits.services.reports import report
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from credits.domain.records import LedgerRecord
-from credits.domain.report_rules import build_report, report
 from tests.fakes import InMemoryRepository
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -8,21 +8,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from credits.api.views import schedule_view
+from credits.domain.errors import ConcurrentUpdate, InvalidRequest
+from credits.domain.periods import MAX_PERIODS, expiry_for, period_start
+from credits.domain.schedule_rules import new_schedule, period_grant, period_grant_id, plan
+from credits.models.api import CreateScheduleRequest
+from credits.services.schedules import ScheduleService
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
-
-from credits.domain.errors import ConcurrentUpdate, InvalidRequest
-from credits.domain.periods import MAX_PERIODS, expiry_for, period_start
-from credits.services.schedules import (
-    CreateScheduleRequest,
-    ScheduleService,
-    new_schedule,
-    period_grant,
-    period_grant_id,
-    plan,
-    schedule_view,
-)
 
 
 def utc(*args: int) -> datetime:

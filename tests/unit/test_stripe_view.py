@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-
-from credits.domain import money
 from credits.api.stripe import view as view
-from credits.domain.errors import InvalidRequest, NotFound
 from credits.api.stripe.formbody import parse_form
-from credits.services.grants import build_grant
+from credits.domain import money
+from credits.domain.errors import InvalidRequest, NotFound
+from credits.domain.grant_rules import build_grant
 from credits.domain.records import LedgerRecord
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -128,7 +127,7 @@ def test_too_many_metadata_keys():
 
 
 def test_domain_errors_are_renamed_to_stripe_params():
-    from credits.services.grants import build_grant as build
+    from credits.domain.grant_rules import build_grant as build
 
     with pytest.raises(InvalidRequest) as info:
         build("acct_a", create(BASE + f"&expires_at={T0 - 10}"), NOW)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import secrets
+
+from credits.container import repository
 
 
 def hash_key(api_key: str) -> str:
@@ -15,14 +18,10 @@ def new_api_key() -> str:
 
 
 def provision_api_key(api_key: str, account_id: str, repo=None) -> None:
-    from credits.container import repository
-
     (repo or repository()).put_api_key(hash_key(api_key), account_id)
 
 
 def account_for(api_key: str, repo=None) -> str | None:
-    from credits.container import repository
-
     if not api_key:
         return None
     return (repo or repository()).account_for_api_key(hash_key(api_key))
@@ -39,8 +38,6 @@ def bearer_token(headers: dict[str, str] | None) -> str | None:
 
 def main() -> None:
     """`make api-key ACCOUNT=acct_x`: create a key for an account in TABLE_NAME and print it once."""
-    import argparse
-
     parser = argparse.ArgumentParser(description="Create an API key for an account")
     parser.add_argument("account_id")
     parser.add_argument("--key", help="use this key instead of a random one")

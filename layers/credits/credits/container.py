@@ -1,5 +1,7 @@
-"""Wiring: the adapters and services each handler uses, built once per process on first use
-(never at import time, so a cold start pays only for what its first request needs)."""
+"""The only wiring: the adapters and services each handler uses, built once per process on first
+use. Imports are made inside these functions on purpose (the package's one exception): a
+function's cold start then pays only for the services its first request needs — the expiry
+sweep never imports the Stripe view, the API functions never import the sweep."""
 
 from __future__ import annotations
 
@@ -22,21 +24,6 @@ def grant_service():
     return GrantService(repository(), attempts=get_settings().max_write_attempts)
 
 
-def reset() -> None:
-    """Forget cached adapters (tests switch tables and endpoints)."""
-    from credits import settings
-    from credits.api.resolver import idempotency
-
-    settings.get_settings.cache_clear()
-    repository.cache_clear()
-    grant_service.cache_clear()
-    for name in ("query_service", "application_service", "expiry_service"):
-        cached = globals().get(name)
-        if cached is not None:
-            cached.cache_clear()
-    idempotency._persistence.clear()
-
-
 @lru_cache(maxsize=1)
 def query_service():
     from credits.services.queries import QueryService
@@ -52,6 +39,23 @@ def application_service():
 
 
 @lru_cache(maxsize=1)
+def schedule_service():
+    from credits.services.schedules import ScheduleService
+    from credits.store.schedules_store import ScheduleStore
+
+    return ScheduleService(ScheduleStore(repository()))
+
+
+@lru_cache(maxsize=1)
+def stripe_queries():
+    from credits.services.stripe_queries import StripeQueryService
+    from credits.store.stripe_store import DynamoStripeStore
+
+    repo = repository()
+    return StripeQueryService(repo, DynamoStripeStore(repo))
+
+
+@lru_cache(maxsize=1)
 def expiry_service():
     from datetime import timedelta
 
@@ -59,3 +63,30 @@ def expiry_service():
     from credits.store.sweeps import DynamoSweepStore
 
     return ExpiryService(DynamoSweepStore(repository()), lead=timedelta(days=get_settings().expiring_soon_lead_days))
+
+
+@lru_cache(maxsize=2)
+def idempotency_persistence(kind: str = "http"):
+    """One persistence layer per kind of key: Powertools binds a layer to the first config it is
+    used with, so HTTP requests and EventBridge commands must not share one."""
+    from credits.store.idempotency_store import make_persistence_layer
+
+    return make_persistence_layer(get_settings())
+
+
+@lru_cache(maxsize=1)
+def publisher():
+    from credits.publish.eventbridge import EventBridgePublisher
+
+    return EventBridgePublisher(get_settings())
+
+
+_CACHED = (repository, grant_service, query_service, application_service, schedule_service, stripe_queries,
+           expiry_service, idempotency_persistence, publisher)
+
+
+def reset() -> None:
+    """Forget the settings and every adapter built from them (tests switch tables and endpoints)."""
+    get_settings.cache_clear()
+    for built in _CACHED:
+        built.cache_clear()

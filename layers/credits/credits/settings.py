@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
-from pydantic import Field
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
@@ -38,8 +38,6 @@ _ENV = {
 
 
 def load_settings() -> Settings:
-    import os
-
     values = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
     return Settings.model_validate(values)
 

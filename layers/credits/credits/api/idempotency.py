@@ -1,6 +1,6 @@
 """Idempotency-Key on POSTs, with Powertools idempotency over the service's own table.
 
-The key is scoped to the account and the route; the stored response (status and body) is
+The key is scoped to the account and the route (and so is the record's partition); the stored response (status and body) is
 returned again for the same key and body within 24 hours; another body is 409. Responses of
 5xx are not stored, so a failed attempt can be retried with the same key."""
 
@@ -9,10 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
-from credits.api.resolver import JSON, dumps, error_body
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
-_persistence: dict[str, Any] = {}
+from credits.api.errors import error_dict
+from credits.container import idempotency_persistence
+
 TTL_SECONDS = 24 * 3600
 
 
@@ -21,24 +28,11 @@ class _DoNotStore(Exception):
         self.response = response
 
 
-def persistence_layer(kind: str = "http"):
-    """One persistence layer per kind of key: Powertools binds a layer to the first config it
-    is used with, so HTTP requests and EventBridge commands must not share one."""
-    if kind not in _persistence:
-        from credits.settings import get_settings
-        from credits.store.idempotency_store import make_persistence_layer
-
-        _persistence[kind] = make_persistence_layer(get_settings())
-    return _persistence[kind]
-
-
 def canonical_body(body: str, *, is_stripe: bool) -> str:
     """"The same body" means the same content: JSON compared as parsed (key order, spacing
     don't matter), forms as their sorted pairs."""
     try:
         if is_stripe:
-            from urllib.parse import parse_qsl
-
             return "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(body, keep_blank_values=True)))
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
     except (ValueError, TypeError):
@@ -47,12 +41,6 @@ def canonical_body(body: str, *, is_stripe: bool) -> str:
 
 def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, Any]], *, is_stripe: bool,
              context: Any = None) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
     if not key or len(key) > 255:
         return _conflict_or_invalid(400, "Idempotency-Key must be 1-255 characters", is_stripe)
     account = ((event.get("requestContext") or {}).get("authorizer") or {}).get("accountId", "")
@@ -63,7 +51,11 @@ def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, An
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=persistence_layer(), config=config)
+    # One partition per account and route (store/idempotency_store.py), not one for everything.
+    scope = f"{account}#{event.get('httpMethod')} {event.get('resource') or event.get('path')}"
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=idempotency_persistence("http"),
+                         config=config, key_prefix=scope)
     def once(request: dict[str, Any]) -> dict[str, Any]:
         response = resolve()
         if int(response.get("statusCode", 500)) >= 500:
@@ -81,13 +73,9 @@ def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, An
 
 
 def _conflict_or_invalid(status: int, message: str, is_stripe: bool) -> dict[str, Any]:
+    code = "conflict" if status == 409 else "validation_error"
     if is_stripe:
-        from credits.api.stripe.errors import stripe_error_body
-
-        body = stripe_error_body(status, message, code="idempotency_error" if status == 409 else None)
-    else:
-        body = error_body("conflict" if status == 409 else "validation_error", message)
-    headers = {"Content-Type": JSON}
-    if is_stripe:
-        headers["Stripe-Should-Retry"] = "false"  # the SDK would otherwise retry a 409
-    return {"statusCode": status, "headers": headers, "body": dumps(body), "isBase64Encoded": False}
+        code = "idempotency_error" if status == 409 else "parameter_invalid"
+    # Stripe-Should-Retry: false, or the SDK would retry a 409 under the same key.
+    return error_dict(status, code, message, stripe=is_stripe, details=[],
+                      headers={"Stripe-Should-Retry": "false"} if is_stripe else None)

@@ -4,7 +4,7 @@ Gateway events from EventBridge commands and direct invocations."""
 
 from __future__ import annotations
 
-import json
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -13,130 +13,20 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from pydantic import BaseModel
 
+from credits.api import idempotency
+from credits.api.errors import error_dict, error_response, is_stripe_path
+from credits.api.json_body import JSON, MAX_BODY_BYTES, dumps, strict_json_loads
 from credits.domain.errors import ServiceError, Unauthorized
-
-from credits.telemetry import logger
-
-MAX_BODY_BYTES = 256 * 1024
-MAX_JSON_DEPTH = 32
-JSON = "application/json"
-
-
-# ====================================================================== strict JSON
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-    return deepest
-
-
-def strict_json_loads(text: str | bytes) -> Any:
-    """json.loads that refuses NaN/Infinity, duplicate keys and absurd nesting (-> 400)."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    try:
-        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
-    except RecursionError:
-        raise json.JSONDecodeError("JSON nested too deeply", text, 0) from None
-    except json.JSONDecodeError:
-        raise
-    except ValueError as exc:
-        raise json.JSONDecodeError(str(exc), text, 0) from None
-    if _depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise json.JSONDecodeError("JSON nested too deeply", text, 0)
-    return value
-
-
-def dumps(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-# ====================================================================== errors
-
-
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or []}}
-
-
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
-    return Response(status_code=status, content_type=JSON, body=dumps(error_body(code, message, details)))
-
-
-def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'lines', 0, 'quantity') -> 'lines[0].quantity'."""
-    parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += ("." if path else "") + str(part)
-    return path or "body"
-
-
-def _describe(error: dict[str, Any]) -> str:
-    kind = error.get("type", "")
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a known field"
-    if kind == "json_invalid":
-        detail = (error.get("ctx") or {}).get("error")
-        return f"is not valid JSON ({detail})" if detail else "is not valid JSON"
-    message = str(error.get("msg", "is invalid"))
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
-    return message
-
-
-def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    details = []
-    for error in errors:
-        loc = tuple(error.get("loc", ()))
-        if error.get("type") == "json_invalid":
-            loc = ("body",)
-        # Union members add their type name to the location; it means nothing to a caller.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "bool", "function-after"))))
-        field = field_path(loc)
-        description = _describe(error)
-        if description.startswith("Input should be a valid string") and error.get("input") is not None \
-                and not isinstance(error.get("input"), str):
-            description = "must be a string (amounts are decimal strings like \"12.50\", never JSON numbers)"
-        details.append({"field": field, "message": f"{field}: {description}"})
-    return details
-
+from credits.models.errors import validation_details
+from credits.telemetry import instrument, logger
 
 # ====================================================================== resolver
 
 
 def _is_stripe_path(app: APIGatewayRestResolver) -> bool:
-    return str(app.current_event.raw_event.get("path") or "").startswith("/v1/")
+    return is_stripe_path(str(app.current_event.raw_event.get("path") or ""))
 
 
 def make_resolver() -> APIGatewayRestResolver:
@@ -145,12 +35,7 @@ def make_resolver() -> APIGatewayRestResolver:
 
     def respond(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
                 param: str | None = None) -> Response:
-        if _is_stripe_path(app):
-            from credits.api.stripe.errors import stripe_error_body
-
-            return Response(status_code=status, content_type=JSON,
-                            body=dumps(stripe_error_body(status, message, code=code, param=param)))
-        return error_response(status, code, message, details)
+        return error_response(status, code, message, stripe=_is_stripe_path(app), details=details or [], field=param)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -165,7 +50,13 @@ def make_resolver() -> APIGatewayRestResolver:
         given = set((app.current_event.raw_event.get("multiValueQueryStringParameters") or {}).keys()) | set(
             (app.current_event.raw_event.get("queryStringParameters") or {}).keys())
         if route is not None and given and not _is_stripe_path(app) and route.path != "/swagger":
-            allowed = {p.alias for p in route.dependant.query_params}
+            allowed = set()
+            for param in route.dependant.query_params:
+                model = param.field_info.annotation
+                if isinstance(model, type) and issubclass(model, BaseModel):  # a query-parameter model
+                    allowed |= {field.alias or name for name, field in model.model_fields.items()}
+                else:
+                    allowed.add(param.alias)
             unknown = sorted(given - allowed)
             if unknown:
                 details = [{"field": name, "message": f"{name}: is not a known query parameter"} for name in unknown]
@@ -240,8 +131,6 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
     if _body_size(event) > MAX_BODY_BYTES:
         return _error_dict(413, "payload_too_large", f"request body is larger than {MAX_BODY_BYTES} bytes", is_stripe)
     if event.get("isBase64Encoded"):
-        import base64
-
         try:
             event = {**event, "body": base64.b64decode(event.get("body") or "").decode("utf-8"), "isBase64Encoded": False}
         except (ValueError, UnicodeDecodeError):
@@ -254,21 +143,13 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
                                        if k.lower() != "content-type"}}
     key = _header(event, "Idempotency-Key")
     if idempotent_posts and key is not None and event.get("httpMethod") == "POST":
-        from credits.api.resolver import idempotency
-
         return idempotency.run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
                                     context=context)
     return app.resolve(event, context)
 
 
 def _error_dict(status: int, code: str, message: str, is_stripe: bool, *, field: str | None = None) -> dict[str, Any]:
-    if is_stripe:
-        from credits.api.stripe.errors import stripe_error_body
-
-        body = stripe_error_body(status, message, code=code, param=field)
-    else:
-        body = error_body(code, message, [{"field": field, "message": message}] if field else [])
-    return {"statusCode": status, "headers": {"Content-Type": JSON}, "body": dumps(body), "isBase64Encoded": False}
+    return error_dict(status, code, message, stripe=is_stripe, field=field)
 
 
 def lambda_entry(app: APIGatewayRestResolver, commands: Callable[[dict[str, Any], Any], Any] | None = None,
@@ -289,7 +170,5 @@ def lambda_entry(app: APIGatewayRestResolver, commands: Callable[[dict[str, Any]
         if direct is not None:
             return direct(event, context)
         raise ValueError("unsupported event: expected an API Gateway proxy event")
-
-    from credits.telemetry import instrument
 
     return instrument(handler, correlation_id_path="requestContext.requestId")

@@ -1,4 +1,4 @@
-"""Domain records -> API models (the wire shapes of the contract)."""
+"""Every record -> response, in one place: domain records to the contract's API models."""
 
 from __future__ import annotations
 
@@ -6,9 +6,24 @@ from datetime import datetime
 from decimal import Decimal
 
 from credits.domain import money
+from credits.domain.application_rules import visible_status
+from credits.domain.balances import BalanceTotals
+from credits.domain.burndown import BurnLine, summarize
 from credits.domain.clock import expiry_date_of, to_iso
-from credits.models.api import Grant, LedgerEntry
-from credits.domain.records import GrantRecord, LedgerRecord
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord
+from credits.models.api import (
+    Allocation,
+    Application,
+    ApplicationLine,
+    BalanceRow,
+    CreditBalance,
+    Grant,
+    GrantList,
+    LedgerEntry,
+    LedgerEntryList,
+    Pagination,
+    Schedule,
+)
 
 
 def amount_text(value: Decimal, grant_type: str, currency: str | None, scale: int | None = None) -> str:
@@ -60,4 +75,57 @@ def entry_view(entry: LedgerRecord) -> LedgerEntry:
         amount=amount_text(entry.amount, grant_type, currency, scale),
         balanceAfter=amount_text(entry.balance_after, grant_type, currency, scale),
         invoiceId=entry.invoice_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
+    )
+
+
+def schedule_view(schedule: ScheduleRecord) -> Schedule:
+    return Schedule(
+        id=schedule.id, customerId=schedule.customer_id, grant=dict(schedule.template), interval=schedule.interval,
+        intervalCount=schedule.interval_count, startAt=to_iso(schedule.start_at), endAt=to_iso(schedule.end_at),
+        expireAfterIntervals=schedule.expire_after_intervals, status=schedule.status,
+        nextGrantAt=to_iso(schedule.next_grant_at) if schedule.status == "ACTIVE" else None,
+        createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
+    )
+
+
+def pagination(page: Page) -> Pagination:
+    return Pagination(after=page.after, before=page.before, totalResultSize=page.total)
+
+
+def grant_list_view(page: Page, now: datetime) -> GrantList:
+    return GrantList(items=[grant_view(g, now) for g in page.items], pagination=pagination(page))
+
+
+def ledger_list_view(page: Page) -> LedgerEntryList:
+    return LedgerEntryList(items=[entry_view(e) for e in page.items], pagination=pagination(page))
+
+
+def balance_row(row: BalanceTotals) -> BalanceRow:
+    def text(value: Decimal) -> str:
+        return money.format_money(value, row.currency) if row.type == "CASH" and row.currency else money.format_units(value)
+
+    return BalanceRow(type=row.type, currency=row.currency, metricId=row.metric_id, available=text(row.available),
+                      pending=text(row.pending), expiringSoon=text(row.expiring), grantCount=row.grant_count)
+
+
+def balance_view(customer_id: str, rows: list[BalanceTotals], now: datetime) -> CreditBalance:
+    return CreditBalance(customerId=customer_id, asOf=to_iso(now), balances=[balance_row(r) for r in rows])
+
+
+def application_view(app: ApplicationRecord) -> Application:
+    lines = [BurnLine(l["lineId"], l.get("metricId"), Decimal(l["amount"])) for l in app.lines]
+    summary = summarize(lines, app.allocations, app.currency)
+    cur = app.currency
+    return Application(
+        invoiceId=app.invoice_id, customerId=app.customer_id, currency=cur,
+        status=visible_status(app),
+        subtotal=money.format_money(summary.subtotal, cur), creditsApplied=money.format_money(summary.credits_applied, cur),
+        totalDue=money.format_money(summary.total_due, cur),
+        lines=[ApplicationLine(lineId=r.line_id, amount=money.format_money(r.amount, cur),
+                               creditsApplied=money.format_money(r.credits_applied, cur),
+                               amountDue=money.format_money(r.amount_due, cur)) for r in summary.lines],
+        allocations=[Allocation(grantId=a.grant_id, type=a.type, lineId=a.line_id,
+                                units=money.format_units(a.units) if a.units is not None else None,
+                                value=money.format_money(a.value, cur)) for a in app.allocations],
+        createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at),
     )

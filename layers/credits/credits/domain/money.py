@@ -16,6 +16,8 @@ from decimal import (
     Overflow,
 )
 
+from credits.models.currencies import CURRENCY_DIGITS, is_supported_currency
+
 __all__ = [
     "CURRENCY_DIGITS",
     "MAX_AMOUNT",
@@ -37,14 +39,6 @@ __all__ = [
     "to_minor_units",
 ]
 
-# ISO 4217 minor-unit digits of the supported currencies (the 31 codes of the contract).
-CURRENCY_DIGITS: dict[str, int] = {
-    "AED": 2, "ARS": 2, "AUD": 2, "BRL": 2, "BGN": 2, "CAD": 2, "CHF": 2, "CLP": 0,
-    "CNY": 2, "COP": 2, "CZK": 2, "DKK": 2, "EGP": 2, "EUR": 2, "GBP": 2, "HKD": 2,
-    "ILS": 2, "INR": 2, "ISK": 0, "JPY": 0, "KRW": 0, "MXN": 2, "NOK": 2, "NZD": 2,
-    "PLN": 2, "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "USD": 2, "UYU": 2, "ZAR": 2,
-}  # fmt: skip
-
 UNIT_PLACES = 6  # quantities and USAGE grant amounts
 PRICE_PLACES = 12  # unitPrice / pricePerUnit: sub-cent prices per call are normal
 MAX_AMOUNT = Decimal("1e12")
@@ -58,10 +52,6 @@ MONEY_CONTEXT = Context(
 # fullmatch + ASCII class: `$` would accept a trailing newline and `\d` Unicode digits.
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _ZERO = Decimal(0)
-
-
-def is_supported_currency(currency: object) -> bool:
-    return isinstance(currency, str) and currency in CURRENCY_DIGITS
 
 
 def currency_places(currency: str) -> int:

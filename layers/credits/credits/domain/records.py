@@ -1,7 +1,7 @@
 """Domain records: what the core reasons about (Decimals and datetimes, never strings).
 
 Separate from the API models (wire shapes) and from the store's items (DynamoDB shapes); the
-mapping to each lives next to it (`views.py`, `store/items.py`).
+mapping to each lives in `api/views.py` and `store/items.py`.
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ class LedgerRecord:
     invoice_id: str | None = None
     reason: str | None = None
     line_id: str | None = None
-    # What the published event needs that the entry alone does not say (grant snapshot, flags).
+    # What the published event needs that the entry alone does not say (the grant's type, unit, name; flags).
     context: dict[str, Any] = field(default_factory=dict)
+    # GRANTED entries: the grant as it was created (account.credits.granted shows it).
+    grant: GrantRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +129,25 @@ class Page:
     after: str | None
     before: str | None
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    id: str
+    account_id: str
+    customer_id: str
+    template: dict[str, Any]  # the grant template as JSON (GrantTemplate, nulls dropped)
+    interval: str
+    interval_count: int
+    start_at: datetime
+    end_at: datetime | None
+    expire_after_intervals: int | None
+    status: str  # ACTIVE | CANCELED
+    next_index: int  # first period not granted (or skipped) yet
+    next_grant_at: datetime | None  # its start; None = no more periods (finished or canceled)
+    created_at: datetime
+    updated_at: datetime
+    canceled_at: datetime | None = None
+
+    def evolve(self, **changes: Any) -> ScheduleRecord:
+        return replace(self, **changes)

@@ -1,4 +1,4 @@
-"""GET /reports/credits: activity totals in a window and the liability outstanding at its end.
+"""Report rules (pure): activity totals in a window and the liability outstanding at its end.
 
 Aggregation over ledger entries, with closed months folded once into monthly snapshots (per
 account, and per customer for customer reports): a report reads the snapshots up to the last
@@ -12,13 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from credits.domain import money
-from credits.domain.clock import to_iso, utcnow
 from credits.domain.records import ZERO, LedgerRecord
+from credits.models.api import ReportRow
 
 # A deleted grant (made by mistake) shows as voided: what it still held leaves the liability, and
 # granted - applied + released - expired - voided = outstanding holds for every row.
@@ -26,28 +23,6 @@ _FLOW = {"GRANTED": "granted", "APPLIED": "applied", "RELEASED": "released", "EX
          "DELETED": "voided"}
 # How each entry type moves the balance still owed to the customer.
 _SIGN = {"GRANTED": 1, "APPLIED": -1, "RELEASED": 1, "EXPIRED": -1, "VOIDED": -1, "DELETED": -1}
-
-
-class ReportRow(BaseModel):
-    type: Literal["CASH", "USAGE"]
-    currency: str | None
-    metricId: str | None
-    granted: str
-    applied: str
-    released: str
-    expired: str
-    voided: str
-    outstanding: str
-    outstandingValue: str | None
-
-
-class CreditReport(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-    from_: str = Field(alias="from")
-    to: str
-    customerId: str | None
-    rows: list[ReportRow]
 
 
 Key = tuple[str, str | None, str | None]  # (type, currency, metricId)
@@ -144,59 +119,5 @@ def report_rows(totals: Totals, *, grant_type: str | None = None, currency: str 
     return rows
 
 
-def report(repo, account_id: str, start: datetime, end: datetime, *, customer_id=None, grant_type=None,
-           currency=None, now: datetime | None = None) -> CreditReport:
-    """Closed months come from monthly snapshots (made once, on first need), the rest from the
-    ledger: the cost grows with the entries of the open edges of the window and the number of
-    months, not with the account's history."""
-    now = now or utcnow()
-    closed = min(month_start(end), month_start(now - CLOSED_AFTER))
-    snapshots = ensure_snapshots(repo, account_id, customer_id, closed)
-    totals = Totals()
-    if snapshots:
-        totals.position = _copy(snapshots[-1][1].position)  # the position at `closed`
-    # Full closed months inside the window: their flows from the snapshots.
-    first_full = next_month(month_start(start)) if month_start(start) < start else start
-    for month, snapshot in snapshots:
-        if month >= first_full and next_month(month) <= closed:
-            totals.merge_flows(snapshot)
-    # The open start of the window (before the first full month, if that is closed): flows only.
-    if start < closed:
-        for e in repo.ledger_between(account_id, start, min(first_full, closed), customer_id=customer_id):
-            totals.add(e, position=False)
-    # From the last snapshot on: position, and flows inside the window.
-    for e in repo.ledger_between(account_id, closed, end, customer_id=customer_id):
-        totals.add(e, flows=e.created_at >= start)
-    return CreditReport(from_=to_iso(start), to=to_iso(end), customerId=customer_id,
-                        rows=report_rows(totals, grant_type=grant_type, currency=currency))
-
-
-def ensure_snapshots(repo, account_id: str, customer_id: str | None, closed: datetime) -> list[tuple[datetime, Totals]]:
-    """Every monthly snapshot before `closed`, oldest first, each = (month, Totals with the
-    position at the month's end and the month's flows). Missing ones are folded from the ledger a
-    month at a time after the last one stored, each stored at once (identical whoever makes it),
-    so a fold of a long history that is cut short resumes where it stopped."""
-    stored = repo.report_snapshots(account_id, customer_id, before=closed)
-    if stored:
-        month = next_month(stored[-1][0])
-    else:
-        first = repo.first_ledger_instant(account_id, customer_id=customer_id)
-        if first is None:
-            return []
-        month = month_start(first)
-    running = Totals(position=_copy(stored[-1][1].position) if stored else {})
-    made: list[tuple[datetime, Totals]] = []
-    while month < closed:
-        following = next_month(month)
-        running.flows = {}
-        for entry in repo.ledger_between(account_id, month, following, customer_id=customer_id):
-            running.add(entry)
-        snapshot = (month, Totals(position=_copy(running.position), flows=running.flows))
-        repo.put_report_snapshot(account_id, customer_id, *snapshot)
-        made.append(snapshot)
-        month = following
-    return stored + made
-
-
-def _copy(table: dict[Key, dict[str, Decimal]]) -> dict[Key, dict[str, Decimal]]:
+def copy_table(table: dict[Key, dict[str, Decimal]]) -> dict[Key, dict[str, Decimal]]:
     return {key: dict(row) for key, row in table.items()}

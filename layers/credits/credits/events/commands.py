@@ -17,86 +17,56 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from pydantic import BaseModel, ValidationError
 
-from credits.api.resolver import error_body, validation_details
+from credits.api.views import application_view, grant_view
+from credits.container import application_service, grant_service, idempotency_persistence, publisher
 from credits.domain.clock import to_iso, utcnow
 from credits.domain.errors import ServiceError
-from credits.models.api import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
-
-logger = Logger(service="credits")
+from credits.models.commands import (
+    APPLY_CREDITS,
+    GRANT_CREDITS,
+    RELEASE_APPLICATION,
+    SETTLE_APPLICATION,
+    VOID_CREDIT_GRANT,
+    ApplyCreditsDetail,
+    GrantCreditsDetail,
+    InvoiceDetail,
+    VoidCreditGrantDetail,
+)
+from credits.models.errors import error_body, validation_details
+from credits.models.events import command_failed_event
+from credits.telemetry import logger
 
 # Redeliveries within this window act once (EventBridge retries for at most an hour).
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-
-GRANT_CREDITS = "Grant Credits"
-VOID_CREDIT_GRANT = "Void Credit Grant"
-APPLY_CREDITS = "Apply Credits"
-SETTLE_APPLICATION = "Settle Credit Application"
-RELEASE_APPLICATION = "Release Credit Application"
-
-
-# ====================================================================== command details
-
-
-class GrantCreditsDetail(StrictModel):
-    accountId: Identifier
-    grant: CreateGrantRequest
-
-
-class VoidCreditGrantDetail(StrictModel):
-    accountId: Identifier
-    grantId: Identifier
-    reason: Reason
-
-
-class ApplyCreditsDetail(StrictModel):
-    accountId: Identifier
-    application: ApplyRequest
-
-
-class InvoiceDetail(StrictModel):
-    accountId: Identifier
-    invoiceId: Identifier
-
 
 # ====================================================================== domain calls (as the HTTP routes)
 
 
 def _grant(detail: GrantCreditsDetail) -> dict[str, Any]:
-    from credits.container import grant_service
-    from credits.api.views import grant_view
-
     service = grant_service()
     return grant_view(service.create(detail.accountId, detail.grant), service.clock()).model_dump(mode="json")
 
 
 def _void(detail: VoidCreditGrantDetail) -> dict[str, Any]:
-    from credits.container import grant_service
-    from credits.api.views import grant_view
-
     service = grant_service()
     return grant_view(service.void(detail.accountId, detail.grantId, detail.reason), service.clock()).model_dump(mode="json")
 
 
 def _apply(detail: ApplyCreditsDetail) -> dict[str, Any]:
-    from credits.container import application_service
-
     application, _created = application_service().apply(detail.accountId, detail.application)
-    return application.model_dump(mode="json")
+    return application_view(application).model_dump(mode="json")
 
 
 def _settle(detail: InvoiceDetail) -> dict[str, Any]:
-    from credits.container import application_service
-
-    return application_service().settle(detail.accountId, detail.invoiceId).model_dump(mode="json")
+    return application_view(application_service().settle(detail.accountId, detail.invoiceId)).model_dump(mode="json")
 
 
 def _release(detail: InvoiceDetail) -> dict[str, Any]:
-    from credits.container import application_service
-
-    return application_service().release(detail.accountId, detail.invoiceId).model_dump(mode="json")
+    return application_view(application_service().release(detail.accountId, detail.invoiceId)).model_dump(mode="json")
 
 
 COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
@@ -145,9 +115,6 @@ def execute(detail_type: str, detail: Any) -> dict[str, Any]:
 
 
 def _publish_failure(event: dict[str, Any], command_id: str, detail_type: str, body: dict[str, Any]) -> None:
-    from credits.events.from_stream import command_failed_event
-    from credits.publish import publisher
-
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     account = detail.get("accountId") if isinstance(detail.get("accountId"), str) else ""
     inner = detail.get("grant") or detail.get("application")
@@ -172,11 +139,6 @@ def _run(event: dict[str, Any], command_id: str, detail_type: str) -> dict[str, 
 def handle_command(event: Any, context: Any = None) -> dict[str, Any]:
     """An EventBridge command (or a direct invocation of the same shape) -> the resulting
     resource as a dict, or the error body when the command was rejected."""
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
-
-    from credits.api.idempotency import persistence_layer
-
     event = event if isinstance(event, dict) else {}
     command_id = event.get("id")
     detail_type = event.get("detail-type")
@@ -192,7 +154,13 @@ def handle_command(event: Any, context: Any = None) -> dict[str, Any]:
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         config.register_lambda_context(context)
 
-    @idempotent_function(data_keyword_argument="command", persistence_store=persistence_layer("command"), config=config)
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    account = detail.get("accountId") if isinstance(detail.get("accountId"), str) else ""
+    # One partition per command type and account (store/idempotency_store.py).
+    scope = f"command#{detail_type}#{account}"
+
+    @idempotent_function(data_keyword_argument="command", persistence_store=idempotency_persistence("command"),
+                         config=config, key_prefix=scope)
     def once(command: dict[str, Any]) -> dict[str, Any]:
         return _run(event, command_id, detail_type)
 

@@ -10,7 +10,9 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from credits.models.currencies import is_supported_currency
 
 # ------------------------------------------------------------------ reusable field types
 
@@ -35,8 +37,6 @@ Priority = Annotated[int, Field(strict=True, ge=0, le=100)]
 
 
 def _supported_currency(value: str) -> str:
-    from credits.domain.money import is_supported_currency
-
     if not is_supported_currency(value.upper()):
         raise ValueError(f"{value!r} is not a supported ISO 4217 currency")
     return value.upper()
@@ -291,3 +291,115 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+# ====================================================================== recurring grants
+
+# The grant template is the body of POST /credit-grants without the customer and the dates
+# (each period supplies its own); derived from CreateGrantRequest so the two never drift apart.
+_NOT_IN_TEMPLATE = {"customerId", "effectiveDate", "effectiveAt", "expiryDate", "expiresAt"}
+GrantTemplate = create_model(
+    "GrantTemplate",
+    __base__=StrictModel,
+    **{name: (info.annotation, info) for name, info in CreateGrantRequest.model_fields.items()
+       if name not in _NOT_IN_TEMPLATE},
+)
+
+Interval = Literal["DAY", "WEEK", "MONTH", "YEAR"]
+# Bounded so period arithmetic stays far from year 9999 (an absurd value is a 400, not a 500).
+IntervalCount = Annotated[int, Field(strict=True, ge=1, le=1000)]
+
+
+
+class CreateScheduleRequest(StrictModel):
+    customerId: Identifier
+    grant: GrantTemplate  # type: ignore[valid-type]
+    interval: Interval
+    intervalCount: IntervalCount = 1
+    startAt: Timestamp | None = None
+    endAt: Timestamp | None = None
+    expireAfterIntervals: IntervalCount | None = None
+
+
+class Schedule(BaseModel):
+    id: str
+    customerId: str
+    grant: dict[str, Any]
+    interval: Interval
+    intervalCount: int
+    startAt: str
+    endAt: str | None
+    expireAfterIntervals: int | None
+    status: Literal["ACTIVE", "CANCELED"]
+    nextGrantAt: str | None
+    createdAt: str
+    updatedAt: str
+
+
+class ScheduleList(BaseModel):
+    items: list[Schedule]
+    pagination: Pagination
+
+
+# ====================================================================== reports
+
+
+class ReportRow(BaseModel):
+    type: Literal["CASH", "USAGE"]
+    currency: str | None
+    metricId: str | None
+    granted: str
+    applied: str
+    released: str
+    expired: str
+    voided: str
+    outstanding: str
+    outstandingValue: str | None
+
+
+class CreditReport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    customerId: str | None
+    rows: list[ReportRow]
+
+
+# ====================================================================== GET query strings
+
+
+PageLimit = Annotated[int, Field(ge=1, le=100)]
+Cursor = Annotated[str, StringConstraints(max_length=2048)]
+GrantType = Literal["CASH", "USAGE"]
+GrantStatus = Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
+LedgerEntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+
+
+class PageQuery(StrictModel):
+    limit: PageLimit = 20
+    after: Cursor | None = None
+    before: Cursor | None = None
+
+
+class GrantListQuery(PageQuery):
+    customerId: Identifier | None = None
+    status: GrantStatus | None = None
+    type: GrantType | None = None
+    currency: SupportedCurrency | None = None
+    metricId: Identifier | None = None
+
+
+class TransactionListQuery(PageQuery):
+    grantId: Identifier | None = None
+    type: LedgerEntryType | None = None
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
+
+
+class ReportQuery(StrictModel):
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    customerId: Identifier | None = None
+    type: GrantType | None = None
+    currency: SupportedCurrency | None = None

@@ -3,11 +3,15 @@ per-event success reported back so the caller fails exactly the records whose ev
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from credits.events.from_stream import SOURCE
+import boto3
+from botocore.config import Config
+
+from credits.models.events import SOURCE
 from credits.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -23,9 +27,6 @@ class EventBridgePublisher:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
             self._client = boto3.client("events", endpoint_url=self.settings.events_endpoint_url,
                                         config=Config(retries={"max_attempts": 5, "mode": "standard"}))
         return self._client
@@ -33,8 +34,6 @@ class EventBridgePublisher:
     def entry(self, event: Any) -> dict[str, Any]:
         """An event model (or the envelope as a dict) -> a PutEvents entry."""
         if isinstance(event, dict):
-            import json
-
             detail, detail_type = json.dumps(event, separators=(",", ":")), event["type"]
         else:
             detail, detail_type = event.model_dump_json(), event.type

@@ -20,96 +20,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
-from credits.domain.clock import expiry_date_of, utcnow
+from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate
-from credits.services.grants import expire_grant
-from credits.domain.records import ZERO, GrantRecord, LedgerRecord
+from credits.domain.expiry_rules import (
+    BATCH_GRANTS,
+    DepletionNotice,
+    GrantKey,
+    Queue,
+    is_due_for_expiry,
+    is_due_for_notice,
+    notice_for,
+)
+from credits.domain.grant_rules import expire_grant
+from credits.domain.records import GrantRecord, LedgerRecord
+from credits.services.balances import BalanceReader
+from credits.services.ports import SweepStore
 
 logger = logging.getLogger(__name__)
-
-Queue = Literal["EXPIRY", "NOTICE"]
-GrantKey = tuple[str, str]  # (PK, SK) of a grant item, as the KEYS_ONLY indexes return it
-
-
-# ====================================================================== records and port
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiringNotice:
-    """The notice item whose INSERT publishes account.credits.expiring_soon: once per grant, and
-    again only if a PATCH moved the expiry (which re-arms the notice)."""
-
-    account_id: str
-    customer_id: str
-    grant_id: str
-    grant_type: str
-    currency: str | None
-    metric_id: str | None
-    name: str
-    expires_at: datetime
-    current_balance: Decimal
-    created_at: datetime
-    grant_version: int  # the version written with it: part of the key, so each notice is unique
-
-    @property
-    def expiry_date(self) -> str:
-        day = expiry_date_of(self.expires_at)
-        assert day is not None
-        return day.isoformat()
-
-
-@dataclass(frozen=True, slots=True)
-class DepletionNotice:
-    """The notice item whose INSERT publishes account.credits.balance_depleted when the sweep's
-    EXPIRED entries took a customer's available balance (a currency or a metric) to zero. Keyed by
-    the last such entry, so a re-run after a crash writes the same notice (once)."""
-
-    account_id: str
-    customer_id: str
-    grant_type: str
-    currency: str | None
-    metric_id: str | None
-    entry_id: str
-    created_at: datetime
-
-
-class SweepStore(Protocol):
-    """What the sweep needs from storage (adapter: store/sweeps.py)."""
-
-    def due_keys(self, queue: Queue, shard: int, until: datetime, page_size: int) -> Iterator[GrantKey]:
-        """Keys of the grants in `queue`'s shard whose due instant is <= until, oldest first,
-        read lazily page by page (so stopping early reads no more)."""
-        ...
-
-    def read_grant(self, key: GrantKey) -> GrantRecord | None:
-        """The grant item, strongly consistent (the indexes are only eventually consistent)."""
-        ...
-
-    def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None: ...
-
-    def save_noticed(self, grant: GrantRecord, expected_version: int, notice: ExpiringNotice) -> None: ...
-
-    # Optional batch methods (a store without them is swept one grant at a time):
-    #   read_grants(keys) -> dict[GrantKey, GrantRecord | None]   (strongly consistent)
-    #   save_expired_batch([(grant, expected_version, entries), ...])  one atomic write
-    #   save_noticed_batch([(grant, expected_version, notice), ...])   one atomic write
-    # A batch write raises ConcurrentUpdate when any of its conditions fails (nothing is written).
-    # Optional, for balance_depleted on expiry (Repository.burn_candidates and):
-    #   save_depletion_notice(DepletionNotice)   a create-once write
-
-
-# Grants per batch: a transaction holds at most 100 items, and each grant takes 2 (the grant, its
-# EXPIRED entry or its notice).
-BATCH_GRANTS = 45
 
 
 class SweepSummary(BaseModel):
@@ -123,34 +56,6 @@ class SweepSummary(BaseModel):
     elapsed_ms: int = 0
 
 
-# ====================================================================== pure rules
-
-
-def is_due_for_expiry(grant: GrantRecord, now: datetime) -> bool:
-    return (grant.expires_at is not None and grant.expires_at <= now and grant.voided_at is None
-            and grant.expired_at is None and grant.current_balance > ZERO)
-
-
-def is_due_for_notice(grant: GrantRecord, now: datetime, lead: timedelta) -> bool:
-    """Within `lead` of its expiry, not expired yet (the expiry pass handles those), still
-    holding a balance, and not noticed for this expiry yet."""
-    return (not grant.expiring_notice_sent and grant.expires_at is not None
-            and grant.expires_at - lead <= now < grant.expires_at
-            and grant.voided_at is None and grant.expired_at is None and grant.current_balance > ZERO)
-
-
-def notice_for(grant: GrantRecord, now: datetime) -> tuple[GrantRecord, ExpiringNotice]:
-    """The grant marked as noticed (it leaves the notice index) and the notice to write with it.
-    updatedAt is left alone: nothing a client sees has changed."""
-    assert grant.expires_at is not None
-    updated = grant.evolve(expiring_notice_sent=True, version=grant.version + 1)
-    return updated, ExpiringNotice(
-        account_id=grant.account_id, customer_id=grant.customer_id, grant_id=grant.id, grant_type=grant.type,
-        currency=grant.currency, metric_id=grant.metric_id, name=grant.name, expires_at=grant.expires_at,
-        current_balance=grant.current_balance, created_at=now,
-        grant_version=updated.version)
-
-
 # ====================================================================== use case
 
 
@@ -158,11 +63,9 @@ class ExpiryService:
     def __init__(self, store: SweepStore, *, lead: timedelta, shards: int | None = None,
                  clock: Callable[[], datetime] = utcnow, page_size: int = 100, attempts: int = 5,
                  reserve_ms: int = 10_000, workers: int = 4, batch_grants: int = BATCH_GRANTS):
-        from credits.store.keys import SHARDS
-
         self.store = store
         self.lead = lead
-        self.shards = shards if shards is not None else SHARDS
+        self.shards = shards if shards is not None else store.shards
         self.clock = clock
         self.page_size = page_size
         self.attempts = attempts
@@ -254,8 +157,6 @@ class ExpiryService:
         the Lambda's timeout the rest is left unsaid (logged) rather than the run cut off."""
         if not (hasattr(self.store, "burn_candidates") and hasattr(self.store, "save_depletion_notice")):
             return 0
-        from credits.services.applications import BalanceReader
-
         announced = 0
         pending = sorted(self._emptied.items())
         for done, ((account_id, customer_id, grant_type, scope), entry) in enumerate(pending):

@@ -1,18 +1,49 @@
-"""Ports: what the core needs from storage and from event delivery.
-
-The DynamoDB adapter (store/dynamo.py) and the in-memory fake (tests) both implement them."""
+"""Ports: every method the use cases need from storage and from event delivery. The DynamoDB
+adapters (store/) and the in-memory fakes (tests/fakes.py) implement them; the use cases see
+nothing else of either."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from credits.domain.records import GrantRecord, LedgerRecord, Page
+from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord
+
+
+@dataclass(frozen=True)
+class GrantQuery:
+    """GET /credit-grants: filters and one page."""
+
+    customer_id: str | None = None
+    status: str | None = None
+    type: str | None = None
+    currency: str | None = None
+    metric_id: str | None = None
+    limit: int = 20
+    after: str | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    """GET /customers/{id}/credit-transactions: filters and one page."""
+
+    grant_id: str | None = None
+    type: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = 20
+    after: str | None = None
+    before: str | None = None
 
 
 class Repository(Protocol):
+    # ------------------------------------------------------------------ grants
     def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None: ...
+    def get_customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None: ...
     def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]: ...
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]:
         """Grants of one CASH currency / USAGE metric that may still be spent (balance > 0, not
@@ -22,9 +53,87 @@ class Repository(Protocol):
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
                    extra: Iterable[dict[str, Any]] = ()) -> None: ...
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None: ...
-    def list_grants(self, account_id: str, query: Any, now: datetime) -> Page: ...
-    def list_ledger(self, account_id: str, customer_id: str, query: Any) -> Page: ...
+    def list_grants(self, account_id: str, query: GrantQuery, now: datetime) -> Page: ...
+    # ------------------------------------------------------------------ applications
+    def get_application(self, account_id: str, invoice_id: str) -> ApplicationRecord | None: ...
+    def commit_application(self, app: ApplicationRecord, expected_version: int | None,
+                           grants: Iterable[tuple[GrantRecord, int]], entries: Iterable[LedgerRecord]) -> None: ...
+
+    # ------------------------------------------------------------------ ledger and reports
+    def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page: ...
     def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]: ...
+    def find_entry(self, account_id: str, entry_id: str) -> LedgerRecord | None: ...
+    def ledger_between(self, account_id: str, start: datetime | None, end: datetime, *,
+                       customer_id: str | None = None) -> list[LedgerRecord]: ...
+    def first_ledger_instant(self, account_id: str, *, customer_id: str | None = None) -> datetime | None: ...
+    def report_snapshots(self, account_id: str, customer_id: str | None, *, before: datetime) -> list[tuple[datetime, Any]]: ...
+    def put_report_snapshot(self, account_id: str, customer_id: str | None, month: datetime, totals: Any) -> None: ...
+
+    # ------------------------------------------------------------------ API keys
+    def put_api_key(self, key_hash: str, account_id: str) -> None: ...
+    def account_for_api_key(self, key_hash: str) -> str | None: ...
+
+
+class StripeStore(Protocol):
+    """The /v1 view's Stripe-style pages (cursor = an object id; adapter: store/stripe_store.py)."""
+
+    def list_cash_grants(self, account_id: str, customer_id: str | None, *, limit: int,
+                         starting_after: str | None = None, ending_before: str | None = None,
+                         ) -> tuple[list[GrantRecord], bool]:
+        """CASH grants (the /v1 view), newest first, Stripe-style paging; (page, has_more)."""
+        ...
+    def list_balance_entries(self, account_id: str, customer_id: str, *, types: tuple[str, ...], grant_ids: set[str],
+                             limit: int, starting_after: str | None = None, ending_before: str | None = None,
+                             ) -> tuple[list[LedgerRecord], bool]:
+        """Entries of `types` with a non-zero amount of the grants in `grant_ids` (the /v1 view)."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """Recurring-grant schedules (adapter: store/schedules_store.py)."""
+
+    def put_new(self, schedule: ScheduleRecord) -> None: ...
+    def get(self, account_id: str, schedule_id: str) -> ScheduleRecord | None: ...
+    def list(self, account_id: str, *, customer_id: str | None, limit: int, after: str | None,
+             before: str | None) -> Page: ...
+    def due(self, now: datetime) -> Iterator[tuple[str, str]]:
+        """(account, schedule id) of every ACTIVE schedule whose next period has begun (an index, never a Scan)."""
+        ...
+    def grant_period(self, schedule: ScheduleRecord, expected_index: int, next_index: int, next_at: datetime | None,
+                     grant: GrantRecord, entry: LedgerRecord, now: datetime) -> None:
+        """One transaction: the period's grant (create-once) and the schedule advanced past it."""
+        ...
+    def advance(self, schedule: ScheduleRecord, expected_index: int, next_index: int, next_at: datetime | None,
+                now: datetime) -> None: ...
+    def cancel(self, canceled: ScheduleRecord) -> None: ...
+
+
+class SweepStore(Protocol):
+    """What the sweep needs from storage (adapter: store/sweeps.py)."""
+
+    shards: int  # the queues' shard count
+
+    def due_keys(self, queue: Queue, shard: int, until: datetime, page_size: int) -> Iterator[GrantKey]:
+        """Keys of the grants in `queue`'s shard whose due instant is <= until, oldest first,
+        read lazily page by page (so stopping early reads no more)."""
+        ...
+
+    def read_grant(self, key: GrantKey) -> GrantRecord | None:
+        """The grant item, strongly consistent (the indexes are only eventually consistent)."""
+        ...
+
+    def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None: ...
+
+    def save_noticed(self, grant: GrantRecord, expected_version: int, notice: ExpiringNotice) -> None: ...
+
+    # The methods below are optional: a store without the batch ones is swept one grant at a
+    # time, one without burn_candidates / save_depletion_notice announces no balance_depleted.
+    # A batch write raises ConcurrentUpdate when any of its conditions fails (nothing is written).
+    def read_grants(self, keys: list[GrantKey]) -> dict[GrantKey, GrantRecord | None]: ...
+    def save_expired_batch(self, batch: list[tuple[GrantRecord, int, Iterable[LedgerRecord]]]) -> None: ...
+    def save_noticed_batch(self, batch: list[tuple[GrantRecord, int, ExpiringNotice]]) -> None: ...
+    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]: ...
+    def save_depletion_notice(self, notice: DepletionNotice) -> None: ...
 
 
 class EventPublisher(Protocol):

@@ -1,186 +1,33 @@
-"""Recurring grants: the schedule models, the pure rules (what a period's grant is), and the use
-cases (create, get, list, cancel, run what is due).
+"""Recurring grants: the use cases (create, get, list, cancel, run what is due).
 
 Exactly one grant per schedule and period: each period's grant is written in the same
 DynamoDB transaction that advances the schedule's `nextIndex`, conditioned on the index that
-was read, and the grant's id is derived from (schedule, period) with `attribute_not_exists`.
-Two runs at once, or a run retried after a crash, can therefore never grant a period twice.
+was read, and the grant's id is derived from (schedule, period) with `attribute_not_exists`
+(domain/schedule_rules.py). Two runs at once, or a run retried after a crash, can therefore
+never grant a period twice.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, Field, ValidationError, create_model
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from credits.domain import periods
-from credits.domain.clock import to_iso, utcnow
+from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
-from credits.services.grants import build_grant, granted_entry
-from credits.domain.ids import new_schedule_id, ulid_floor
-from credits.models.api import CreateGrantRequest, Identifier, Pagination, StrictModel, Timestamp
-from credits.domain.records import GrantRecord, LedgerRecord
+from credits.domain.records import Page, ScheduleRecord
+from credits.domain.schedule_rules import new_schedule, period_grant, plan
+from credits.models.api import CreateScheduleRequest
+from credits.telemetry import logger
 
-# How far back a schedule may start: its begun periods are granted on the next run.
-MAX_START_IN_PAST = timedelta(days=366)
 # Time left for the last transaction and the response when a run stops at its deadline.
 RUN_SAFETY_MARGIN_SECONDS = 10.0
 
-# ====================================================================== API models
-
-# The grant template is the body of POST /credit-grants without the customer and the dates
-# (each period supplies its own); derived from CreateGrantRequest so the two never drift apart.
-_NOT_IN_TEMPLATE = {"customerId", "effectiveDate", "effectiveAt", "expiryDate", "expiresAt"}
-GrantTemplate = create_model(
-    "GrantTemplate",
-    __base__=StrictModel,
-    **{name: (info.annotation, info) for name, info in CreateGrantRequest.model_fields.items()
-       if name not in _NOT_IN_TEMPLATE},
-)
-
-Interval = Literal["DAY", "WEEK", "MONTH", "YEAR"]
-# Bounded so period arithmetic stays far from year 9999 (an absurd value is a 400, not a 500).
-IntervalCount = Annotated[int, Field(strict=True, ge=1, le=1000)]
-
 # A time.monotonic() instant (never money: amounts are Decimal everywhere).
 MonotonicInstant = float
-
-
-class CreateScheduleRequest(StrictModel):
-    customerId: Identifier
-    grant: GrantTemplate  # type: ignore[valid-type]
-    interval: Interval
-    intervalCount: IntervalCount = 1
-    startAt: Timestamp | None = None
-    endAt: Timestamp | None = None
-    expireAfterIntervals: IntervalCount | None = None
-
-
-class Schedule(BaseModel):
-    id: str
-    customerId: str
-    grant: dict[str, Any]
-    interval: Interval
-    intervalCount: int
-    startAt: str
-    endAt: str | None
-    expireAfterIntervals: int | None
-    status: Literal["ACTIVE", "CANCELED"]
-    nextGrantAt: str | None
-    createdAt: str
-    updatedAt: str
-
-
-class ScheduleList(BaseModel):
-    items: list[Schedule]
-    pagination: Pagination
-
-
-# ====================================================================== record and pure rules
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRecord:
-    id: str
-    account_id: str
-    customer_id: str
-    template: dict[str, Any]  # the grant template as JSON (GrantTemplate, nulls dropped)
-    interval: str
-    interval_count: int
-    start_at: datetime
-    end_at: datetime | None
-    expire_after_intervals: int | None
-    status: str  # ACTIVE | CANCELED
-    next_index: int  # first period not granted (or skipped) yet
-    next_grant_at: datetime | None  # its start; None = no more periods (finished or canceled)
-    created_at: datetime
-    updated_at: datetime
-    canceled_at: datetime | None = None
-
-    def evolve(self, **changes: Any) -> ScheduleRecord:
-        return replace(self, **changes)
-
-
-def schedule_view(schedule: ScheduleRecord) -> Schedule:
-    return Schedule(
-        id=schedule.id, customerId=schedule.customer_id, grant=dict(schedule.template), interval=schedule.interval,
-        intervalCount=schedule.interval_count, startAt=to_iso(schedule.start_at), endAt=to_iso(schedule.end_at),
-        expireAfterIntervals=schedule.expire_after_intervals, status=schedule.status,
-        nextGrantAt=to_iso(schedule.next_grant_at) if schedule.status == "ACTIVE" else None,
-        createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
-    )
-
-
-def _base32(data: bytes, length: int) -> str:
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford, as ids.py
-    value = int.from_bytes(data, "big")
-    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(length)))
-
-
-def period_grant_id(schedule_id: str, index: int, start: datetime) -> str:
-    """The grant id of one (schedule, period): deterministic, so a retried or concurrent run
-    collides on `attribute_not_exists` instead of making a second grant; ULID-shaped with the
-    period start as its time part, so it sorts with the other grants."""
-    ms = max(0, min(int(start.timestamp() * 1000), (1 << 48) - 1))
-    digest = hashlib.sha256(f"{schedule_id}#{index}".encode()).digest()[:10]
-    return "cg_" + ulid_floor(ms)[:10] + _base32(digest, 16)
-
-
-def grant_request(schedule: ScheduleRecord, effective_at: datetime, expires_at: datetime | None) -> CreateGrantRequest:
-    body = {**schedule.template, "customerId": schedule.customer_id, "effectiveAt": to_iso(effective_at)}
-    if expires_at is not None:
-        body["expiresAt"] = to_iso(expires_at)
-    return CreateGrantRequest.model_validate(body)
-
-
-def period_grant(schedule: ScheduleRecord, period: periods.Period, now: datetime) -> tuple[GrantRecord, LedgerRecord]:
-    """The grant of one period, with its own dates, and its GRANTED ledger entry."""
-    grant = build_grant(schedule.account_id, grant_request(schedule, period.start, period.expires_at), now,
-                        schedule_id=schedule.id, grant_id=period_grant_id(schedule.id, period.index, period.start),
-                        allow_past_expiry=True)  # plan_due already skipped the periods that are over
-    return grant, granted_entry(grant, now)
-
-
-def plan(schedule: ScheduleRecord, now: datetime) -> periods.DuePlan:
-    return periods.plan_due(schedule.start_at, schedule.interval, schedule.interval_count,  # type: ignore[arg-type]
-                            schedule.next_index, now, schedule.end_at, schedule.expire_after_intervals)
-
-
-def new_schedule(account_id: str, body: CreateScheduleRequest, now: datetime,
-                 schedule_id: str | None = None) -> ScheduleRecord:
-    """Validate a create request (dates, and the template by building period 0's grant from it)."""
-    start = body.startAt or now
-    if start < now - MAX_START_IN_PAST:
-        raise InvalidRequest("startAt may lie at most 366 days in the past", field="startAt")
-    if body.endAt is not None and body.endAt <= start:
-        raise InvalidRequest("endAt must be after startAt", field="endAt")
-    record = ScheduleRecord(
-        id=schedule_id or new_schedule_id(), account_id=account_id, customer_id=body.customerId,
-        template=body.grant.model_dump(mode="json", exclude_none=True), interval=body.interval,
-        interval_count=body.intervalCount, start_at=start, end_at=body.endAt,
-        expire_after_intervals=body.expireAfterIntervals, status="ACTIVE", next_index=0,
-        next_grant_at=start, created_at=now, updated_at=now,
-    )
-    try:
-        first_expiry = periods.expiry_for(start, body.interval, body.intervalCount, 0, body.expireAfterIntervals)
-        periods.period_start(start, body.interval, body.intervalCount, 1)
-    except OverflowError:
-        raise InvalidRequest("the schedule's periods run past the year 9999", field="startAt") from None
-    try:
-        # A bad template (currency rules, costs, USAGE without metricId...) is a 400 now, not a
-        # failure on every run later.
-        period_grant(record, periods.Period(0, start, first_expiry), now)
-    except ValidationError as exc:  # pragma: no cover - the template was validated as a model
-        raise InvalidRequest(f"grant: {exc.errors()[0].get('msg')}", field="grant") from None
-    except InvalidRequest as exc:
-        # Name the field where the caller wrote it: inside `grant`.
-        raise InvalidRequest(f"grant.{exc.message}", field=f"grant.{exc.field}" if exc.field else "grant") from None
-    return record
 
 
 # ====================================================================== use cases
@@ -218,12 +65,10 @@ class ScheduleService:
         return schedule
 
     def list(self, account_id: str, *, customer_id: str | None = None, limit: int = 20, after: str | None = None,
-             before: str | None = None) -> ScheduleList:
+             before: str | None = None) -> Page:
         if after and before:
             raise InvalidRequest("give after or before, not both", field="before")
-        page = self.store.list(account_id, customer_id=customer_id, limit=limit, after=after, before=before)
-        return ScheduleList(items=[schedule_view(s) for s in page.items],
-                            pagination=Pagination(after=page.after, before=page.before, totalResultSize=page.total))
+        return self.store.list(account_id, customer_id=customer_id, limit=limit, after=after, before=before)
 
     def cancel(self, account_id: str, schedule_id: str) -> ScheduleRecord:
         """No further grants (the schedule leaves the due index); the grants made stay.
@@ -301,16 +146,7 @@ class ScheduleService:
             self.store.advance(schedule, expected, due.next_index, due.next_grant_at, now)
 
 
-def schedule_service() -> ScheduleService:
-    """Built per call over the container's (cached) repository, so `container.reset()` in
-    tests is enough to point it at another table."""
-    from credits import container
-    from credits.store.schedules_store import ScheduleStore
-
-    return ScheduleService(ScheduleStore(container.repository()))
-
-
-def run_due_schedules(now: datetime | None = None, deadline: MonotonicInstant | None = None, *,
+def run_due_schedules(service: ScheduleService, now: datetime | None = None, deadline: MonotonicInstant | None = None, *,
                       remaining_ms: Callable[[], int] | int | None = None) -> dict[str, Any]:
     """The expiry sweep's entry point: grant what is due now; returns a summary dict.
 
@@ -318,14 +154,10 @@ def run_due_schedules(now: datetime | None = None, deadline: MonotonicInstant | 
     `remaining_ms` (Lambda's `context.get_remaining_time_in_millis`, or its value) and the
     deadline leaves a safety margin. What is not reached stays due for the next run. A schedule
     that fails is logged and retried on the next run; it never blocks the others."""
-    from aws_lambda_powertools import Logger
-
     if deadline is None and remaining_ms is not None:
         left = remaining_ms() if callable(remaining_ms) else remaining_ms
         deadline = time.monotonic() + max(0.0, left / 1000 - RUN_SAFETY_MARGIN_SECONDS)
-    logger = Logger(service="credits")
-
     def log(schedule_id: str, exc: Exception) -> None:
         logger.exception("recurring grant run failed", extra={"scheduleId": schedule_id})
 
-    return schedule_service().run_due(now, deadline, on_error=log).as_dict()
+    return service.run_due(now, deadline, on_error=log).as_dict()

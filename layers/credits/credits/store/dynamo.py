@@ -15,64 +15,19 @@ from typing import Any
 
 from credits.domain.clock import to_iso
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
+from credits.domain.ids import ulid_floor
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.report_rules import Totals
+from credits.services.ports import GrantQuery, LedgerQuery
 from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys
+from credits.store.client import from_wire, make_client, to_wire
 
 _CLIENT_LOCK = threading.Lock()
 _MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
 # How long after its request's instant a ledger entry's id may be minted: a Lambda timeout.
 _ID_AFTER_INSTANT = timedelta(minutes=15)
-_serializer = None
-_deserializer = None
-
-
-def _codec():
-    global _serializer, _deserializer
-    if _serializer is None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-    return _serializer, _deserializer
-
-
-def to_wire(item: dict[str, Any]) -> dict[str, Any]:
-    serializer, _ = _codec()
-    return {k: serializer.serialize(v) for k, v in item.items()}
-
-
-def from_wire(item: dict[str, Any]) -> dict[str, Any]:
-    _, deserializer = _codec()
-    return {k: deserializer.deserialize(v) for k, v in item.items()}
-
-
-def make_client(settings: Settings):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=settings.dynamodb_endpoint_url,
-        config=Config(retries={"max_attempts": 5, "mode": "standard"}, tcp_keepalive=True),
-    )
-
-
-class GrantQuery:
-    def __init__(self, *, customer_id=None, status=None, type=None, currency=None, metric_id=None,
-                 limit=20, after=None, before=None):
-        self.customer_id, self.status, self.type = customer_id, status, type
-        self.currency, self.metric_id = currency, metric_id
-        self.limit, self.after, self.before = limit, after, before
-
-
-class LedgerQuery:
-    def __init__(self, *, grant_id=None, type=None, start: datetime | None = None, end: datetime | None = None,
-                 limit=20, after=None, before=None):
-        self.grant_id, self.type, self.start, self.end = grant_id, type, start, end
-        self.limit, self.after, self.before = limit, after, before
-
-
 class DynamoRepository:
     """Repository port over one DynamoDB table (key design: store/keys.py, README)."""
 
@@ -318,8 +273,6 @@ class DynamoRepository:
 
     # ------------------------------------------------------------------ ledger
     def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page:
-        from credits.domain.ids import ulid_floor
-
         values: dict[str, Any] = {":pk": keys.customer_pk(account_id, customer_id)}
         low = keys.ledger_sk("cbtxn_" + ulid_floor(int(query.start.timestamp() * 1000))) if query.start else keys.LEDGER_SK_PREFIX
         high = keys.ledger_sk("cbtxn_" + ulid_floor(int(query.end.timestamp() * 1000))[:10]) if query.end else keys.LEDGER_SK_PREFIX + "\uffff"
@@ -353,8 +306,6 @@ class DynamoRepository:
         time: the customer's partition when a customer is given, else the account's ledger index
         (GSI1). Entry ids are ULIDs minted after the request's instant (within a Lambda timeout),
         so the id range is widened by that and the instants decide."""
-        from credits.domain.ids import ulid_floor
-
         low = "cbtxn_" + ulid_floor(int(start.timestamp() * 1000)) if start else "cbtxn_"
         high = "cbtxn_" + ulid_floor(int((end + _ID_AFTER_INSTANT).timestamp() * 1000))
         if customer_id:
@@ -373,8 +324,6 @@ class DynamoRepository:
 
     def report_snapshots(self, account_id: str, customer_id: str | None, *, before: datetime) -> list[tuple[datetime, Any]]:
         """The stored monthly report snapshots of months starting before `before`, oldest first."""
-        from credits.domain.report_rules import Totals
-
         kwargs = {"TableName": self.table, "ConsistentRead": True,
                   "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
                   "ExpressionAttributeValues": to_wire({

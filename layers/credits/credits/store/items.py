@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord
 from credits.store import keys
@@ -16,11 +17,9 @@ def _drop_none(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "PK": keys.customer_pk(grant.account_id, grant.customer_id),
-        "SK": keys.grant_sk(grant.id),
-        "entity": "GRANT",
+def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
+    """The grant's own attributes, without keys (also what a GRANTED entry keeps of its grant)."""
+    return _drop_none({
         "id": grant.id,
         "accountId": grant.account_id,
         "customerId": grant.customer_id,
@@ -52,6 +51,15 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
         "expiringNoticeSent": grant.expiring_notice_sent,
         "version": grant.version,
         "amountScale": grant.amount_scale,
+    })
+
+
+def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "PK": keys.customer_pk(grant.account_id, grant.customer_id),
+        "SK": keys.grant_sk(grant.id),
+        "entity": "GRANT",
+        **grant_attributes(grant),
         "GSI1PK": keys.account_grants_gsi1pk(grant.account_id),
         "GSI1SK": grant.id,
     }
@@ -138,6 +146,7 @@ def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
             "reason": entry.reason,
             "createdAt": to_iso(entry.created_at),
             "context": entry.context or None,
+            "grant": grant_attributes(entry.grant) if entry.grant is not None else None,
             "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
             "GSI1SK": entry.id,
         }
@@ -158,6 +167,7 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
         reason=item.get("reason"),
         line_id=item.get("lineId"),
         context=dict(item.get("context") or {}),
+        grant=item_to_grant(item["grant"]) if item.get("grant") else None,
     )
 
 
@@ -185,8 +195,6 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
 
 
 def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
-    from credits.domain.burndown import Allocation
-
     return ApplicationRecord(
         invoice_id=item["invoiceId"], account_id=item["accountId"], customer_id=item["customerId"],
         currency=item["currency"], status=item["applicationStatus"], request_hash=item["requestHash"],

@@ -53,6 +53,11 @@ def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
 
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 
+
+def idempotency_pk(scope: str) -> str:
+    """Idempotency records of one scope (an account and route, or a command type and account)."""
+    return f"{IDEMPOTENCY_PK}#{scope}"
+
 # ---- report snapshots: one item per closed month, for the account or for one customer
 def report_snapshot_pk(account_id: str, customer_id: str | None) -> str:
     return customer_pk(account_id, customer_id) if customer_id else f"ACCT#{account_id}#REPORTS"

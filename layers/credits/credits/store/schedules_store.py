@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import GrantRecord, LedgerRecord, Page
-from credits.services.schedules import ScheduleRecord
+from credits.domain.records import GrantRecord, LedgerRecord, Page, ScheduleRecord
 from credits.store import keys
 from credits.store.dynamo import DynamoRepository, to_wire
 
@@ -78,7 +78,7 @@ def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
 
 def _plain(value: Any) -> Any:
     """DynamoDB numbers come back as Decimal: the template holds ints (priority) and bools."""
-    from decimal import Decimal
+
 
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

@@ -60,6 +60,25 @@ def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefi
     return found, has_more
 
 
+class DynamoStripeStore:
+    """The StripeStore port (services/ports.py) over the customer partitions and GSI1."""
+
+    def __init__(self, repo: DynamoRepository):
+        self.repo = repo
+
+    def list_cash_grants(self, account_id: str, customer_id: str | None, *, limit: int,
+                         starting_after: str | None = None, ending_before: str | None = None,
+                         ) -> tuple[list[GrantRecord], bool]:
+        return list_cash_grants(self.repo, account_id, customer_id, limit=limit, starting_after=starting_after,
+                                ending_before=ending_before)
+
+    def list_balance_entries(self, account_id: str, customer_id: str, *, types: tuple[str, ...], grant_ids: set[str],
+                             limit: int, starting_after: str | None = None, ending_before: str | None = None,
+                             ) -> tuple[list[LedgerRecord], bool]:
+        return list_balance_entries(self.repo, account_id, customer_id, types=types, grant_ids=grant_ids, limit=limit,
+                                    starting_after=starting_after, ending_before=ending_before)
+
+
 def list_cash_grants(repo: DynamoRepository, account_id: str, customer_id: str | None, *, limit: int,
                      starting_after: str | None = None, ending_before: str | None = None,
                      ) -> tuple[list[GrantRecord], bool]:

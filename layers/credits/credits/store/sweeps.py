@@ -3,7 +3,6 @@ on the sparse indexes GSI2 (expiry) and GSI3 (expiring-soon notices), and the sw
 
 from __future__ import annotations
 
-
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +64,10 @@ def depletion_notice_item(notice: Any) -> dict[str, Any]:
 
 
 class DynamoSweepStore:
+    """The SweepStore port (services/ports.py) over the table's sparse GSI2 / GSI3 queues."""
+
+    shards = keys.SHARDS
+
     def __init__(self, repo: DynamoRepository):
         self.repo = repo
 

@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from credits.api.resolver import account_id
-from credits.models.api import Identifier
-from credits.services.schedules import CreateScheduleRequest, Schedule, ScheduleList, schedule_service, schedule_view
+from credits.api.views import pagination, schedule_view
+from credits.container import schedule_service
+from credits.models.api import CreateScheduleRequest, Identifier, Schedule, ScheduleList
 
 grant_router = Router()
 list_router = Router()
@@ -36,8 +37,9 @@ def list_schedules(
     after: Annotated[str | None, Query(max_length=2048)] = None,
     before: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> ScheduleList:
-    return schedule_service().list(account_id(list_router), customer_id=customerId, limit=limit,
+    page = schedule_service().list(account_id(list_router), customer_id=customerId, limit=limit,
                                    after=after, before=before)
+    return ScheduleList(items=[schedule_view(s) for s in page.items], pagination=pagination(page))
 
 
 @list_router.get("/credit-grant-schedules/<scheduleId>", summary="Get a recurring-grant schedule")

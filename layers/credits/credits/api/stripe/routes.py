@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from credits.api.stripe import view
 from credits.api.resolver import account_id
-from credits.container import grant_service, repository
-from credits.domain.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from credits.api.stripe import view
 from credits.api.stripe.formbody import FormError, parse_form
+from credits.container import grant_service, stripe_queries
+from credits.domain.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from credits.domain.records import GrantRecord
 from credits.settings import get_settings
 
@@ -72,7 +72,7 @@ def _stripe_errors(action: Callable[[], T]) -> T:
 
 
 def _cash_grant(account: str, grant_id: str, param: str = "id") -> GrantRecord:
-    return view.require_visible(repository().get_grant(account, grant_id), grant_id, param)
+    return view.require_visible(stripe_queries().grant(account, grant_id), grant_id, param)
 
 
 def _grant_response(grant: GrantRecord) -> dict[str, Any]:
@@ -128,13 +128,11 @@ def _no_params(params: dict[str, Any]) -> None:
 
 @list_router.get("/v1/billing/credit_grants", summary="Stripe: list credit grants, newest first")
 def stripe_list_grants() -> dict[str, Any]:
-    from credits.store.stripe_store import list_cash_grants
-
     params = _query(list_router)
     limit, after, before = view.list_params(params, ("customer",))
     customer = view.parse_id(view.string_param(params, "customer"), "customer")
-    grants, more = list_cash_grants(repository(), account_id(list_router), customer, limit=limit,
-                                    starting_after=after, ending_before=before)
+    grants, more = stripe_queries().cash_grants(account_id(list_router), customer, limit=limit,
+                                                starting_after=after, ending_before=before)
     return view.list_object([_grant_response(g) for g in grants], more, view.GRANTS_URL)
 
 
@@ -151,31 +149,29 @@ def stripe_balance_summary() -> dict[str, Any]:
     customer = view.parse_id(view.string_param(params, "customer"), "customer", required=True)
     grant_id, keep = view.summary_filter(params)
     account = account_id(list_router)
-    grants = repository().customer_grants(account, customer)
+    grants = stripe_queries().customer_grants(account, customer)
     if grant_id is not None and not any(g.id == grant_id and view.is_visible(g) for g in grants):
         raise NotFound(f"No such credit grant: '{grant_id}'", field="filter[credit_grant]")
-    now = grant_service().clock()
+    now = stripe_queries().clock()
     return view.summary_object(customer, [g for g in grants if keep(g)], now, livemode=_livemode())
 
 
 @list_router.get("/v1/billing/credit_balance_transactions", summary="Stripe: list credit balance transactions")
 def stripe_list_transactions() -> dict[str, Any]:
-    from credits.store.stripe_store import list_balance_entries
-
     params = _query(list_router)
     limit, after, before = view.list_params(params, ("customer", "credit_grant"))
     customer = view.parse_id(view.string_param(params, "customer"), "customer", required=True)
     grant_id = view.parse_id(view.string_param(params, "credit_grant"), "credit_grant")
     account = account_id(list_router)
     # Entries are shown only for the customer's CASH grants (USAGE and deleted grants have none here).
-    grants = {g.id: g for g in repository().customer_grants(account, customer) if view.is_visible(g)}
+    grants = {g.id: g for g in stripe_queries().customer_grants(account, customer) if view.is_visible(g)}
     if grant_id is not None:
         if grant_id not in grants:
             raise NotFound(f"No such credit grant: '{grant_id}'", field="credit_grant")
         grants = {grant_id: grants[grant_id]}
-    entries, more = list_balance_entries(repository(), account, customer, types=view.VISIBLE_ENTRY_TYPES,
-                                         grant_ids=set(grants), limit=limit, starting_after=after,
-                                         ending_before=before)
+    entries, more = stripe_queries().balance_entries(account, customer, types=view.VISIBLE_ENTRY_TYPES,
+                                                     grant_ids=set(grants), limit=limit, starting_after=after,
+                                                     ending_before=before)
     data = [view.transaction_object(e, grants[e.grant_id], livemode=_livemode()) for e in entries]
     return view.list_object(data, more, view.TRANSACTIONS_URL)
 
@@ -186,10 +182,10 @@ def stripe_get_transaction(id: GrantId) -> dict[str, Any]:  # noqa: A002
     _no_params(_query(list_router))
     account = account_id(list_router)
     missing = NotFound(f"No such credit balance transaction: '{id}'", field="id")
-    entry = repository().find_entry(account, id) if id.startswith("cbtxn_") else None
+    entry = stripe_queries().entry(account, id) if id.startswith("cbtxn_") else None
     if entry is None or not view.shows_entry(entry):
         raise missing
-    grant = repository().get_customer_grant(account, entry.customer_id, entry.grant_id)
+    grant = stripe_queries().customer_grant(account, entry.customer_id, entry.grant_id)
     if not view.is_visible(grant):
         raise missing
     return view.transaction_object(entry, grant, livemode=_livemode())

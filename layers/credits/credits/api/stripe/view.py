@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from credits.domain import money
 from credits.domain.clock import from_unix, to_iso, to_unix
 from credits.domain.errors import InvalidRequest, NotFound, ServiceError
-from credits.models.api import CreateGrantRequest, UpdateGrantRequest
 from credits.domain.records import ZERO, GrantRecord, LedgerRecord
+from credits.models.api import CreateGrantRequest, UpdateGrantRequest
 
 DEFAULT_NAME = "Credit grant"  # Stripe's `name` is optional; ours is required
 GRANTS_URL = "/v1/billing/credit_grants"

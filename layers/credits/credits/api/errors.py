@@ -1,0 +1,40 @@
+"""Error answers in the one place that chooses the envelope: the contract's error body on the
+JSON API, Stripe's on `/v1/…`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from credits.api.json_body import JSON, dumps
+from credits.api.stripe.errors import stripe_error_body
+from credits.models.errors import error_body
+
+
+def is_stripe_path(path: str) -> bool:
+    return path.startswith("/v1/")
+
+
+def error_payload(status: int, code: str, message: str, *, stripe: bool, details: list[dict[str, Any]] | None = None,
+                  field: str | None = None) -> dict[str, Any]:
+    if stripe:
+        return stripe_error_body(status, message, code=code, param=field)
+    if details is None:
+        details = [{"field": field, "message": message}] if field else []
+    return error_body(code, message, details)
+
+
+def error_response(status: int, code: str, message: str, *, stripe: bool, details: list[dict[str, Any]] | None = None,
+                   field: str | None = None) -> Response:
+    """For the resolver's exception handlers."""
+    return Response(status_code=status, content_type=JSON,
+                    body=dumps(error_payload(status, code, message, stripe=stripe, details=details, field=field)))
+
+
+def error_dict(status: int, code: str, message: str, *, stripe: bool, details: list[dict[str, Any]] | None = None,
+               field: str | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """For answers made outside the resolver (an API Gateway proxy response)."""
+    body = error_payload(status, code, message, stripe=stripe, details=details, field=field)
+    return {"statusCode": status, "headers": {"Content-Type": JSON, **(headers or {})}, "body": dumps(body),
+            "isBase64Encoded": False}

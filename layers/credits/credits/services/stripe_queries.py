@@ -1,0 +1,41 @@
+"""The reads of the Stripe-compatible view (`/v1/billing/…`): the same grants and ledger as the
+JSON API, through the Repository and StripeStore ports (api/stripe/ renders them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from credits.domain.clock import utcnow
+from credits.domain.records import GrantRecord, LedgerRecord
+from credits.services.ports import Repository, StripeStore
+
+
+class StripeQueryService:
+    def __init__(self, repo: Repository, pages: StripeStore, clock: Callable[[], datetime] = utcnow):
+        self.repo = repo
+        self.pages = pages
+        self.clock = clock
+
+    def grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
+        return self.repo.get_grant(account_id, grant_id)
+
+    def customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None:
+        return self.repo.get_customer_grant(account_id, customer_id, grant_id)
+
+    def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]:
+        return self.repo.customer_grants(account_id, customer_id)
+
+    def entry(self, account_id: str, entry_id: str) -> LedgerRecord | None:
+        return self.repo.find_entry(account_id, entry_id)
+
+    def cash_grants(self, account_id: str, customer_id: str | None, *, limit: int, starting_after: str | None,
+                    ending_before: str | None) -> tuple[list[GrantRecord], bool]:
+        return self.pages.list_cash_grants(account_id, customer_id, limit=limit, starting_after=starting_after,
+                                           ending_before=ending_before)
+
+    def balance_entries(self, account_id: str, customer_id: str, *, types: tuple[str, ...], grant_ids: set[str],
+                        limit: int, starting_after: str | None, ending_before: str | None,
+                        ) -> tuple[list[LedgerRecord], bool]:
+        return self.pages.list_balance_entries(account_id, customer_id, types=types, grant_ids=grant_ids, limit=limit,
+                                               starting_after=starting_after, ending_before=ending_before)
