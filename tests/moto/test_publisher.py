@@ -31,7 +31,9 @@ def _load_handler():
 def aws(monkeypatch):
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing", "EVENT_BUS_NAME": "credits-test",
-                       "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}.items():
+                       "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                       # required settings (template Globals give every function both)
+                       "TABLE_NAME": "credits-publisher-test", "CURSOR_SECRET": "publisher-test-secret"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("EVENTS_ENDPOINT_URL", raising=False)
     container.reset()
