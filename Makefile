@@ -52,10 +52,14 @@ validate: install
 	$(BIN)/sam validate --lint
 
 build: install
-	$(BIN)/sam build --cached
+	$(BIN)/sam build
 
+# `make deploy` deploys the dev environment of samconfig.toml; `make deploy ENV=prod` the prod
+# one (it shows the change set and asks before executing it).
+ENV ?= dev
 deploy: build
-	$(BIN)/sam deploy --guided
+	@case "$(ENV)" in dev|prod) ;; *) echo "ERROR: ENV must be dev or prod (samconfig.toml), not '$(ENV)'"; exit 1;; esac
+	$(BIN)/sam deploy --config-env $(ENV)
 
 openapi: install
 	$(PY) -m tools.openapi > docs/openapi.json

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import sys
 import threading
 import time
@@ -83,6 +84,10 @@ def local_environment(
         }
     )
     env.pop("AWS_SESSION_TOKEN", None)
+    # In AWS, CloudFormation resolves CURSOR_SECRET from the stack's CursorSigningSecret (a
+    # dynamic reference, not resolved here): locally, one random key per stack run, or the shell's.
+    if not env.get("CURSOR_SECRET"):
+        env["CURSOR_SECRET"] = os.environ.get("CURSOR_SECRET") or secrets.token_urlsafe(32)
     # Cosmetic defaults the developer may override from the shell.
     for key, value in {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"}.items():
         env[key] = os.environ.get(key, value)

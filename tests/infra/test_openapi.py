@@ -122,6 +122,8 @@ def test_swagger_ui_only_when_enabled(monkeypatch):
                               aws_request_id="swagger-test", log_group_name="g", log_stream_name="s")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("TABLE_NAME", "credits-swagger-test")  # required settings; the route reads no table
+    monkeypatch.setenv("CURSOR_SECRET", "swagger-test-cursor-secret")
     try:
         monkeypatch.setenv("ENABLE_SWAGGER", "false")
         get_settings.cache_clear()

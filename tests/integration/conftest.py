@@ -68,6 +68,7 @@ def table(dynamodb_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalT
     create_table(client, name)
     for key, value in {
         "TABLE_NAME": name,
+        "CURSOR_SECRET": "integration-test-cursor-secret",
         "DYNAMODB_ENDPOINT_URL": dynamodb_url,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "local",

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def table(monkeypatch):
-    for key, value in {"TABLE_NAME": "credits-keys", "AWS_DEFAULT_REGION": "us-east-1",
+    for key, value in {"TABLE_NAME": "credits-keys", "CURSOR_SECRET": "moto-test-cursor-secret",
+                       "AWS_DEFAULT_REGION": "us-east-1",
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)

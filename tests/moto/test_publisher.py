@@ -32,7 +32,9 @@ def _load_handler():
 def aws(monkeypatch):
     for key, value in {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing", "EVENT_BUS_NAME": "credits-test",
-                       "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled"}.items():
+                       "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                       # required settings (template Globals give every function both)
+                       "TABLE_NAME": "credits-publisher-test", "CURSOR_SECRET": "publisher-test-secret"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("EVENTS_ENDPOINT_URL", raising=False)
     container.reset()
@@ -121,7 +123,7 @@ def _many(n):
 
 def test_adapter_batches_of_ten_and_reports_per_entry():
     client = _FakeClient(fail_types={ev.EXPIRED})
-    publisher = EventBridgePublisher(Settings(event_bus_name="bus"), client=client)
+    publisher = EventBridgePublisher(Settings(table_name="t", cursor_secret="publisher-test-secret", event_bus_name="bus"), client=client)
     events = _many(23)
     results = publisher.publish(events)
     assert [len(c) for c in client.calls] == [10, 10, 3]
@@ -133,12 +135,12 @@ def test_adapter_batches_of_ten_and_reports_per_entry():
 
 def test_adapter_failed_call_fails_its_batch_only():
     client = _FakeClient(raise_on_call=2)
-    results = EventBridgePublisher(Settings(), client=client).publish(_many(15))
+    results = EventBridgePublisher(Settings(table_name="t", cursor_secret="publisher-test-secret"), client=client).publish(_many(15))
     assert results == [True] * 10 + [False] * 5
 
 
 def test_adapter_accepts_envelope_dicts():
     client = _FakeClient()
     event = json.loads(_many(1)[0].model_dump_json())
-    assert EventBridgePublisher(Settings(), client=client).publish([event]) == [True]
+    assert EventBridgePublisher(Settings(table_name="t", cursor_secret="publisher-test-secret"), client=client).publish([event]) == [True]
     assert client.calls[0][0]["DetailType"] == event["type"]

@@ -26,7 +26,8 @@ BASE = {
 
 @pytest.fixture
 def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {"TABLE_NAME": "credits-moto", "AWS_DEFAULT_REGION": "us-east-1",
+    for key, value in {"TABLE_NAME": "credits-moto", "CURSOR_SECRET": "moto-test-cursor-secret",
+                       "AWS_DEFAULT_REGION": "us-east-1",
                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
     for key in ("DYNAMODB_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    table_name: str = "credits-local"
+    # Required, no defaults: template.yaml sets them for every function; the local stack and the
+    # tests set development values.
+    table_name: str = Field(min_length=1)
     dynamodb_endpoint_url: str | None = None
     event_bus_name: str = "credits-local"
     events_endpoint_url: str | None = None
@@ -20,8 +22,8 @@ class Settings(BaseModel):
     enable_swagger: bool = False
     # Bounded optimistic-concurrency retries before a conflict is answered 409.
     max_write_attempts: int = Field(default=50, ge=1)
-    # Signs pagination cursors so a tampered cursor is a 400 (set a secret per deployment).
-    cursor_secret: str = "credits-cursor-signing-key"
+    # Signs pagination cursors so a tampered cursor is a 400: the stack's CursorSigningSecret.
+    cursor_secret: str = Field(min_length=16, repr=False)
 
 
 _ENV = {
@@ -37,8 +39,21 @@ _ENV = {
 }
 
 
+_REQUIRED = ("table_name", "cursor_secret")
+
+
+class MissingSettings(RuntimeError):
+    """A required variable is not in the environment: the function cannot start."""
+
+
 def load_settings() -> Settings:
     values = {field: os.environ[var] for field, var in _ENV.items() if os.environ.get(var)}
+    missing = [_ENV[field] for field in _REQUIRED if field not in values]
+    if missing:
+        raise MissingSettings(
+            f"missing required environment variable(s): {', '.join(missing)} - template.yaml sets them for every "
+            "function (CURSOR_SECRET from the stack's CursorSigningSecret); locally, the local stack and the tests "
+            "set development values")
     return Settings.model_validate(values)
 
 
