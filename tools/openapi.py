@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "openapi.json"
@@ -146,6 +147,7 @@ def build_document(resolvers: Mapping[str, APIGatewayRestResolver] | Iterable[AP
                 paths.setdefault(path, {})[method] = operation
         for route in _routes(app):
             _fix_success(paths[route.openapi_path][route.method.lower()], route)
+            _document_query_model(paths[route.openapi_path][route.method.lower()], route)
 
     for (method, path), example in REQUEST_EXAMPLES.items():
         body = ((paths.get(path, {}).get(method) or {}).get("requestBody") or {}).get("content", {})
@@ -242,6 +244,26 @@ def _fix_success(operation: dict[str, Any], route: Any) -> None:
         responses[status] = {"description": "Created" if status == "201" else "Successful Response"}
         if model is not None:
             responses[status]["content"] = copy.deepcopy(model["content"])
+
+
+def _document_query_model(operation: dict[str, Any], route: Any) -> None:
+    """A query-parameter model (`Annotated[Model, Query()]`) is listed by Powertools one parameter
+    per field but with bare types: give each its field's schema (patterns, enums, bounds,
+    defaults) and whether it is required, in the model's field order."""
+    for param in route.dependant.query_params:
+        model = param.field_info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        schema = model.model_json_schema()
+        required = set(schema.get("required", []))
+        fields = {name: prop for name, prop in schema["properties"].items()}
+        listed = [p for p in operation.get("parameters", []) if p.get("in") == "query" and p["name"] in fields]
+        others = [p for p in operation.get("parameters", []) if p not in listed]
+        for entry in listed:
+            entry["schema"] = fields[entry["name"]]
+            entry["required"] = entry["name"] in required
+        order = list(fields)
+        operation["parameters"] = others + sorted(listed, key=lambda p: order.index(p["name"]))
 
 
 def _error_schemas() -> dict[str, Any]:

@@ -32,5 +32,6 @@ def test_sam_build_builds_every_function_and_the_layer(tmp_path):
                      "PublisherFunction", "AuthorizerFunction"):
         assert (build_dir / function / "app.py").is_file(), function
     layer = build_dir / "CreditsLayer" / "python"
-    assert (layer / "credits" / "grants.py").is_file()
+    assert (layer / "credits" / "services" / "grants.py").is_file()
+    assert not (build_dir / "ListFunction" / "tools").exists()  # build-time generators ship in no Lambda
     assert (layer / "pydantic").is_dir() and (layer / "aws_lambda_powertools").is_dir()

@@ -7,9 +7,9 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 from credits.api.views import application_view
+from credits.domain.application_rules import plan
 from credits.domain.burndown import BurnLine
 from credits.domain.records import GrantRecord
-from credits.domain.schedule_rules import plan
 from credits.services import balances as balance_reading
 from credits.services.balances import BalanceReader, invoice_balances, plan_reading
 from hypothesis import given, settings
