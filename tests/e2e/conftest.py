@@ -24,6 +24,8 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.down = False  # while set, answer 503 (a receiver that is down for a while)
+        self.refused = 0
         self._cond = threading.Condition()
         receiver = self
 
@@ -32,6 +34,12 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:  # noqa: N802 - stdlib naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if receiver.down:
+                    receiver.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver._cond:
                     receiver.received.append(json.loads(body))
                     receiver.headers.append(dict(self.headers.items()))
