@@ -74,11 +74,13 @@ def test_a_receiver_that_was_down_gets_every_event_afterwards_in_order(stack, ap
         assert webhook_receiver.refused > 0
     finally:
         webhook_receiver.down = False
+    def granted(event: dict[str, Any]) -> str | None:
+        return event["detail"]["data"]["grant"]["originalAmount"] if event["detail-type"] == "account.credits.granted" else None
+
     for customer in customers:
-        webhook_receiver.wait_for(lambda e, c=customer: e["detail"].get("customerId") == c
-                                  and e["detail"].get("amount") == "3.00", timeout=60)
-        amounts = [e["detail"].get("amount") for e in _grant_events(webhook_receiver, customer)
-                   if e["detail-type"] == "account.credits.granted"]
+        webhook_receiver.wait_for(lambda e, c=customer: e["detail"].get("customerId") == c and granted(e) == "3.00",
+                                  timeout=120)
+        amounts = [granted(e) for e in _grant_events(webhook_receiver, customer) if granted(e)]
         assert amounts == ["1.00", "2.00", "3.00"], amounts  # in publication order per customer
     assert {g["id"] for g in grants} <= {e["detail"].get("grantId") or e["detail"].get("id")
                                           for c in customers for e in _grant_events(webhook_receiver, c)}
@@ -200,7 +202,7 @@ def test_data_and_the_development_key_survive_a_restart(stack, tmp_path: Path):
         assert second.data_kept and second.key_kept and list(second.api_keys) == [key]
         again = requests.get(f"{second.api_url}/credit-grants/{grant['id']}",
                              headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        assert again.status_code == 200 and again.json()["amount"] == "12.50"
+        assert again.status_code == 200 and again.json()["originalAmount"] == "12.50"
     finally:
         second.stop()
         stack.activate()
