@@ -434,11 +434,12 @@ def _gone(port: int, timeout: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
-def test_python_m_local_leaves_no_java_behind(sig):
+def test_python_m_local_leaves_no_java_behind(sig, tmp_path):
     """Ctrl-C / SIGTERM stop everything; even SIGKILL (no atexit) takes the JVM down with it."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'layers' / 'credits'}", "CREDITS_API_KEYS": "k1:acct_1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local", "--port", "0", "--lambda-port", "0", "--dynamodb-port", "0", "--quiet"],
+        [sys.executable, "-m", "local", "--port", "0", "--lambda-port", "0", "--dynamodb-port", "0",
+         "--events-port", "0", "--data-dir", str(tmp_path / "data"), "--quiet"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
