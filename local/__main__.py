@@ -1,21 +1,26 @@
 """`python -m local`: the Docker-free equivalent of `sam local start-api` + `start-lambda`.
 
 Flags override environment variables: PORT (3000), LAMBDA_PORT (3001), DYNAMODB_PORT (8000,
-0 = a free port), EVENTS_PORT (0), TABLE_NAME (credits-local), CREDITS_EXPIRY_INTERVAL_SECONDS
-(60, 0 = off), CREDITS_API_KEYS ("key:account,…"; unset = one generated dev key),
-CREDITS_WEBHOOK_URL.
+0 = a free port), EVENTS_PORT (3002), TABLE_NAME (credits-local), CREDITS_EXPIRY_INTERVAL_SECONDS
+(60, 0 = off), CREDITS_API_KEYS ("key:account,…"; unset = the development key, kept across
+restarts), CREDITS_WEBHOOK_URL, CREDITS_WEBHOOK_RETRY_DELAYS ("1,2,4,…" seconds),
+CREDITS_DATA_DIR (.local/data; the table, the development key and the webhook outbox),
+FRESH=1 (delete that data first and start empty).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import threading
 
 from local.dynamodb import LocalStackError
+from local.outbox import parse_delays
 from local.stack import banner, parse_api_keys, start_stack
+from local.template import ROOT
 
 
 def _env_int(name: str, default: int) -> int:
@@ -28,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=_env_int("PORT", 3000))
     parser.add_argument("--lambda-port", type=int, default=_env_int("LAMBDA_PORT", 3001))
     parser.add_argument("--dynamodb-port", type=int, default=_env_int("DYNAMODB_PORT", 8000))
-    parser.add_argument("--events-port", type=int, default=_env_int("EVENTS_PORT", 0))
+    parser.add_argument("--events-port", type=int, default=_env_int("EVENTS_PORT", 3002))
+    parser.add_argument("--data-dir", default=os.environ.get("CREDITS_DATA_DIR") or str(ROOT / ".local" / "data"))
+    parser.add_argument("--fresh", action="store_true", default=os.environ.get("FRESH", "") not in ("", "0"),
+                        help="delete the kept data first (FRESH=1)")
     parser.add_argument("--table-name", default=os.environ.get("TABLE_NAME") or "credits-local")
     parser.add_argument(
         "--expiry-interval", type=float, default=float(os.environ.get("CREDITS_EXPIRY_INTERVAL_SECONDS") or 60)
@@ -36,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--webhook-url", default=os.environ.get("CREDITS_WEBHOOK_URL") or None)
     parser.add_argument("--quiet", action="store_true", help="no access log lines")
     args = parser.parse_args(argv)
+
+    if args.fresh:
+        shutil.rmtree(args.data_dir, ignore_errors=True)
 
     stopping = threading.Event()
     # Handlers first: a Ctrl-C during start-up still unwinds what was started.
@@ -53,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             table_name=args.table_name,
             events_port=args.events_port,
             quiet=args.quiet,
+            data_dir=args.data_dir,
+            webhook_retry_delays=parse_delays(os.environ.get("CREDITS_WEBHOOK_RETRY_DELAYS")),
         )
     except (LocalStackError, ValueError, OSError) as exc:
         print(f"local: cannot start: {exc}", file=sys.stderr)

@@ -1,29 +1,29 @@
 """A local EventBridge bus: PutEvents as botocore sends it, rules from template.yaml, webhooks.
 
 Each event is printed (`event <detail-type> <detail.id>`), kept in memory (GET/DELETE /events on
-this server, for tests), POSTed to the webhook URL when one is set (only events matching the
-template's webhook rule, `source: [credits.service]`), and delivered asynchronously to every
-function whose EventBridgeRule pattern matches, as EventBridge would.
+this server), delivered to the webhook URL when one is set (only events matching the template's
+webhook rule, `source: [credits.service]`) through a durable outbox with retries and a
+dead-letter list (GET /dead-letters; GET /outbox shows what waits), and delivered asynchronously
+to every function whose EventBridgeRule pattern matches, as EventBridge would.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from local.httpd import Handler, Server
+from local.httpd import BadFraming, BodyTooLarge, Handler, Server
 from local.lambdas import ACCOUNT_ID, REGION, FunctionRuntime, log_exception
+from local.outbox import WebhookOutbox
 
 MAX_ENTRIES = 10  # PutEvents accepts at most 10 entries per call
 MAX_ENTRY_BYTES = 256 * 1024
@@ -101,6 +101,8 @@ class EventBus:
         webhook_headers: dict[str, str] | None = None,
         echo: bool = True,
         async_retries: int = 2,
+        outbox_path: Path | None = None,
+        webhook_retry_delays: tuple[float, ...] | None = None,
     ):
         self.runtime = runtime
         self.webhook_url = webhook_url
@@ -118,9 +120,11 @@ class EventBus:
             for pattern in spec.eventbridge_rules
         ]
         self._invoker = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bus-invoke")
-        self._webhook_queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._webhook_thread = threading.Thread(target=self._webhook_worker, name="bus-webhook", daemon=True)
-        self._webhook_thread.start()
+        self.outbox = (
+            WebhookOutbox(webhook_url, path=outbox_path, headers=self.webhook_headers, retry_delays=webhook_retry_delays)
+            if webhook_url
+            else None
+        )
         self.server: Server | None = None
 
     # -- PutEvents -------------------------------------------------------------------------
@@ -170,8 +174,8 @@ class EventBus:
         if self.echo:
             detail_id = event["detail"].get("id") if isinstance(event.get("detail"), dict) else None
             print(f"event {event['detail-type']} {detail_id or ''}".rstrip(), flush=True)
-        if self.webhook_url and any(matches(p, event) for p in self.webhook_patterns):
-            self._webhook_queue.put(event)
+        if self.outbox and any(matches(p, event) for p in self.webhook_patterns):
+            self.outbox.add(event)
         for function, pattern in self._rules:
             try:
                 hit = matches(pattern, event)
@@ -200,32 +204,6 @@ class EventBus:
                 log_exception(f"{function} failed on event {event['id']}, retrying", exc)
                 time.sleep(0.5 * 2**attempt)
 
-    # -- webhook ---------------------------------------------------------------------------
-
-    def _webhook_worker(self) -> None:
-        # One worker keeps webhooks in publication order and never blocks PutEvents.
-        while (event := self._webhook_queue.get()) is not None:
-            url = self.webhook_url
-            if not url:
-                continue
-            body = json.dumps(event).encode()
-            for attempt in range(5):
-                try:
-                    request = urllib.request.Request(
-                        url,
-                        data=body,
-                        method="POST",
-                        headers={"Content-Type": "application/json", **self.webhook_headers},
-                    )
-                    with urllib.request.urlopen(request, timeout=5) as response:
-                        response.read()
-                    break
-                except (urllib.error.URLError, OSError) as exc:
-                    if attempt == 4:
-                        print(f"local: webhook {url} failed for event {event['id']}: {exc}", file=sys.stderr, flush=True)
-                    else:
-                        time.sleep(0.2 * 2**attempt)
-
     # -- server ----------------------------------------------------------------------------
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Server:
@@ -235,7 +213,12 @@ class EventBus:
             quiet = True
 
             def do_POST(self) -> None:  # noqa: N802 - stdlib naming
-                body = self.read_body()
+                try:
+                    body = self.read_body()
+                except BodyTooLarge:
+                    return self.send_json(413, {"message": "Request Too Long"}, [("Connection", "close")])
+                except BadFraming as exc:
+                    return self.send_bad_framing(exc)
                 target = self.headers.get("X-Amz-Target", "")
                 headers = [("x-amzn-RequestId", str(uuid.uuid4()))]
                 ctype = "application/x-amz-json-1.1"
@@ -263,7 +246,12 @@ class EventBus:
                 self.send(status, payload, [("Content-Type", "application/x-amz-json-1.1"), *headers])
 
             def do_GET(self) -> None:  # noqa: N802
-                if self.path.split("?")[0] != "/events":
+                path = self.path.split("?")[0]
+                if path == "/dead-letters":
+                    return self.send_json(200, bus.outbox.dead_letters() if bus.outbox else [])
+                if path == "/outbox":
+                    return self.send_json(200, bus.outbox.pending() if bus.outbox else [])
+                if path != "/events":
                     return self.send_json(404, {"message": "not found"})
                 with bus._lock:
                     events = list(bus.events)
@@ -288,6 +276,6 @@ class EventBus:
         if self.server:
             self.server.stop()
             self.server = None
-        self._webhook_queue.put(None)
-        self._webhook_thread.join(2)
+        if self.outbox:
+            self.outbox.stop()
         self._invoker.shutdown(wait=False, cancel_futures=True)

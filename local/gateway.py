@@ -17,21 +17,19 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from local.httpd import BodyTooLarge, Handler, Server
+from local.httpd import BadFraming, BodyTooLarge, Handler, Server
 from local.lambdas import ACCOUNT_ID, REGION, FunctionRuntime, log_exception
 from local.template import AuthorizerSpec, FunctionSpec, authorizers, gateway_responses, stage_name
 
 API_ID = "local"
-# One constant, so the code is easy to change if the contract says otherwise.
-METHOD_NOT_ALLOWED_CODE = "method_not_allowed"
-_UNAUTHORIZED_BODY = '{"error": {"code": "unauthorized", "message": "missing or unknown API key in the Authorization header", "details": []}}'
+# API Gateway's own default bodies; the template's GatewayResponses replace them, as in AWS
+# (the product's error shape lives only there, never here).
+_UNAUTHORIZED_BODY = '{"message":"Unauthorized"}'
+_ACCESS_DENIED_BODY = '{"Message":"User is not authorized to access this resource with an explicit deny"}'
+_MISSING_ROUTE_BODY = '{"message":"Missing Authentication Token"}'
 _5XX_BODY = '{"message": "Internal server error"}'
 # Headers that describe our own framing, not the handler's response.
 _HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "keep-alive"}
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": []}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,8 +79,10 @@ class Router:
         ]
 
     def resolve(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
-        """(route, URL-decoded path params, methods allowed on the matching path)."""
-        parts = _split(path)
+        """(route, URL-decoded path params, methods allowed on the matching path). `path` is the
+        raw (still percent-encoded) path: it is split on its real slashes only, so an encoded
+        slash (%2F) stays inside one segment, as API Gateway routes it."""
+        parts = [unquote(part) for part in _split(path)]
         candidates = []
         for route in self.routes:
             hit = route.match(parts)
@@ -95,7 +95,7 @@ class Router:
         allowed = sorted({route.method for route, _ in best})
         for route, params in best:
             if route.method in (method, "ANY"):
-                return route, {k: unquote(v) for k, v in params.items()}, allowed
+                return route, params, allowed
         return None, {}, allowed
 
 
@@ -282,13 +282,11 @@ class Gateway:
 
     def handle(self, req: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         """One HTTP request → (status, headers, body)."""
-        route, path_params, allowed = self.router.resolve(req["method"], req["path"])
-        if route is None and allowed:
-            body = json.dumps(error_body(METHOD_NOT_ALLOWED_CODE, f"{req['method']} is not allowed on {req['path']}"))
-            return 405, [("Content-Type", "application/json"), ("Allow", ", ".join(allowed))], body.encode()
+        route, path_params, _allowed = self.router.resolve(req["method"], req.get("raw_path", req["path"]))
         if route is None:
-            body = json.dumps(error_body("not_found", f"no route for {req['method']} {req['path']}"))
-            return 404, [("Content-Type", "application/json")], body.encode()
+            # A REST API answers an unknown path, and a method a path lacks, alike.
+            status, body = self.gateway_response("MISSING_AUTHENTICATION_TOKEN", 403, _MISSING_ROUTE_BODY)
+            return status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "MissingAuthenticationTokenException")], body
 
         event = self._base_event(req, route, path_params)
         if route.authorizer:
@@ -301,7 +299,7 @@ class Gateway:
                 status, body = self.gateway_response("UNAUTHORIZED", 401, _UNAUTHORIZED_BODY)
                 return status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "UnauthorizedException")], body
             if verdict == "denied":
-                status, body = self.gateway_response("ACCESS_DENIED", 403, _UNAUTHORIZED_BODY)
+                status, body = self.gateway_response("ACCESS_DENIED", 403, _ACCESS_DENIED_BODY)
                 return status, [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")], body
             event["requestContext"]["authorizer"] = {**authorizer, "integrationLatency": 0}
 
@@ -358,6 +356,8 @@ class Gateway:
                 except BodyTooLarge:
                     status, payload = gateway.gateway_response("REQUEST_TOO_LARGE", 413, '{"message": "Request Too Long"}')
                     return self.send(status, payload, [("Content-Type", "application/json"), ("Connection", "close")])
+                except BadFraming as exc:
+                    return self.send_bad_framing(exc)
                 raw_path, _, raw_query = self.path.partition("?")
                 headers: dict[str, str] = {}
                 multi_headers: dict[str, list[str]] = {}
@@ -372,6 +372,7 @@ class Gateway:
                 req = {
                     "method": self.command,
                     "path": unquote(raw_path) or "/",
+                    "raw_path": raw_path or "/",
                     "headers": headers,
                     "multi_headers": multi_headers,
                     "query": query,

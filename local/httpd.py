@@ -15,6 +15,15 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BadFraming(Exception):
+    """A Content-Length or chunk size that is not a plain non-negative number: answered 400 and
+    the connection closed (what follows cannot be framed)."""
+
+
+_DIGITS = frozenset(b"0123456789")
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
 class Server(ThreadingHTTPServer):
     # 20+ concurrent clients must queue, not be reset (socketserver defaults to 5).
     request_queue_size = 128
@@ -54,26 +63,49 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def read_body(self, limit: int = MAX_BODY) -> bytes:
+        """The request body. Raises BadFraming (→ 400) or BodyTooLarge (→ 413); both close the
+        connection, since the rest of the stream cannot be trusted or is not read."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                size_field = self.rfile.readline(1024).split(b";")[0].strip()
+                if not size_field or not set(size_field) <= _HEX_DIGITS or len(size_field) > 16:
+                    self.close_connection = True
+                    raise BadFraming(f"bad chunk size {size_field[:32]!r}")
+                size = int(size_field, 16)
                 if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     break
                 total += size
                 if total > limit:
                     self.close_connection = True
                     raise BodyTooLarge()
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+                chunk = self.rfile.read(size)
+                if len(chunk) < size or self.rfile.readline(3).strip():
+                    self.close_connection = True
+                    raise BadFraming("chunk shorter than its size")
+                chunks.append(chunk)
             return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
+            return b""
+        raw = lengths[0].strip().encode()
+        if len(set(lengths)) > 1 or not raw or not set(raw) <= _DIGITS or len(raw) > 18:
+            self.close_connection = True
+            raise BadFraming(f"bad Content-Length {lengths[0][:32]!r}")
+        length = int(raw)
         if length > limit:
             self.close_connection = True  # we do not read it, so the connection cannot be reused
             raise BodyTooLarge()
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            raise BadFraming("body shorter than its Content-Length")
+        return body
+
+    def send_bad_framing(self, exc: BadFraming) -> None:
+        self.send_json(400, {"message": f"Bad request: {exc}"}, [("Connection", "close")])
 
     def send(self, status: int, body: bytes = b"", headers: list[tuple[str, str]] | None = None) -> None:
         self.send_response(status)

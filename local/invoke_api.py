@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
-from local.httpd import BodyTooLarge, Handler, Server
+from local.httpd import BadFraming, BodyTooLarge, Handler, Server
 from local.lambdas import FunctionRuntime, UnknownFunction, lambda_error_payload, log_exception, resolve_function_name
 
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
@@ -82,6 +82,8 @@ class InvokeApi:
                         413, "RequestTooLargeException", "Request must be smaller than 6291456 bytes for the InvokeFunction operation", []
                     )
                     return self.send(status, payload, headers)
+                except BadFraming as exc:
+                    return self.send_bad_framing(exc)
                 match = _INVOKE_PATH.match(self.path.split("?")[0])
                 if not match:
                     status, headers, payload = api._client_error(

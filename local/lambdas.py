@@ -1,14 +1,20 @@
-"""Running the template's functions in this process, as Lambda would run them.
+"""Running the template's functions as Lambda would run them.
 
-Each `functions/<name>/app.py` is a module called `app`; they are loaded under unique names
-(`fn_grant_app`, …) so they do not collide, lazily and once, and may be called from many threads (each function runs one invocation at a time).
+The local stack gives each function a small pool of worker processes (local/worker.py), each
+one execution environment running one invocation at a time, so concurrent requests really run
+at once, every process has only its own function's environment, and every AWS call is checked
+against the function's IAM policies. Without a worker environment (`make bench`, which meters
+the handlers' clients in-process) the handlers are loaded into this process instead.
 """
 
 from __future__ import annotations
 
+import collections
 import importlib.util
+import json
 import os
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -34,6 +40,109 @@ class HandlerNotFound(Exception):
 
 class UnknownFunction(KeyError):
     pass
+
+
+class FunctionError(Exception):
+    """The function failed (raised, could not start, returned something unserialisable): `payload`
+    is what Lambda returns for it (errorMessage, errorType, stackTrace)."""
+
+    def __init__(self, payload: dict[str, Any]):
+        super().__init__(payload.get("errorMessage", ""))
+        self.payload = payload
+
+
+DEFAULT_WORKERS = int(os.environ.get("CREDITS_LOCAL_WORKERS") or 4)
+
+
+class Worker:
+    """One worker process (one execution environment)."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], template_path: Path):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local.worker", spec.logical_id, str(template_path)],
+            cwd=str(Path(__file__).resolve().parent.parent),
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._read()  # the init phase: the handler module is loaded before the first event
+
+    def _read(self) -> dict[str, Any]:
+        line = self.process.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            code = self.process.wait()
+            raise FunctionError({"errorMessage": f"worker exited with code {code}", "errorType": "Runtime.ExitError"})
+        return json.loads(line)
+
+    def invoke(self, event: Any) -> dict[str, Any]:
+        self.process.stdin.write(json.dumps({"event": event}) + "\n")  # type: ignore[union-attr]
+        self.process.stdin.flush()  # type: ignore[union-attr]
+        return self._read()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class WorkerPool:
+    """Up to `size` workers for one function, started on demand; an invocation waits for an idle
+    one (as Lambda would start another environment, up to the concurrency limit)."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], template_path: Path, size: int):
+        self.spec, self.env, self.template_path, self.size = spec, env, template_path, size
+        self._idle: list[Worker] = []
+        self._count = 0
+        self._cond = threading.Condition()
+        self._stopped = False
+
+    def _acquire(self) -> Worker:
+        with self._cond:
+            while not self._idle and self._count >= self.size:
+                self._cond.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+        try:
+            return Worker(self.spec, self.env, self.template_path)
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
+
+    def _release(self, worker: Worker) -> None:
+        with self._cond:
+            if worker.alive and not self._stopped:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+                worker.stop()
+            self._cond.notify()
+
+    def invoke(self, event: Any) -> dict[str, Any]:
+        worker = self._acquire()
+        try:
+            return worker.invoke(event)
+        finally:
+            self._release(worker)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
 
 
 class LambdaContext:
@@ -137,8 +246,24 @@ class FunctionRuntime:
 
     _import_lock = threading.RLock()  # module loading touches sys.path / sys.modules
 
-    def __init__(self, specs: dict[str, FunctionSpec]):
+    def __init__(
+        self,
+        specs: dict[str, FunctionSpec],
+        *,
+        worker_env: dict[str, str] | None = None,
+        template_path: Path | None = None,
+        workers_per_function: int = DEFAULT_WORKERS,
+    ):
         self.specs = specs
+        # Worker processes when given their environment; None: in this process (bench).
+        self.worker_env = worker_env
+        self.template_path = template_path
+        self.workers_per_function = workers_per_function
+        self._pools: dict[str, WorkerPool] = {}
+        # (function, worker pid, started, ended) of recent invocations, and the calls the IAM
+        # check refused: (function, action, resource). Tests read both.
+        self.invocations: collections.deque[tuple[str, int, float, float]] = collections.deque(maxlen=10_000)
+        self.access_denied: list[tuple[str, str, str]] = []
         # Set while the stack's environment is in os.environ: background work (the stream
         # poller, the schedule) waits for it, so it never runs against another test's environment.
         self.active = threading.Event()
@@ -186,10 +311,13 @@ class FunctionRuntime:
         return handler if callable(handler) else None
 
     def handler(self, name: str) -> Handler | None:
-        """The function's handler (loading its module on first use), or None if it has none."""
+        """The function's handler (loading its module on first use), or None if it has none.
+        With worker processes, the module is loaded in them: a stand-in that invokes them."""
         if name in self._overrides:
             return self._overrides[name]
         spec = self.spec(name)
+        if self.worker_env is not None:
+            return (lambda event, _context: self._invoke_worker(spec, event)) if spec.handler_file.is_file() else None
         if name not in self._handlers:
             with self._import_lock:
                 if name not in self._handlers:
@@ -208,6 +336,8 @@ class FunctionRuntime:
         handler = self.handler(name)
         if handler is None:
             raise HandlerNotFound(f"Handler '{spec.handler_name}' missing on module '{spec.handler.rpartition('.')[0]}'")
+        if self.worker_env is not None and name not in self._overrides:
+            return self._invoke_worker(spec, event)
         with self._import_lock:
             instance = self._instances.setdefault("API" if spec.api_events else name, threading.RLock())
         with instance:
@@ -217,6 +347,31 @@ class FunctionRuntime:
                 return handler(event, context)
             finally:
                 self._warn_if_over_time(name, spec, started)
+
+    def _invoke_worker(self, spec: FunctionSpec, event: Any) -> Any:
+        with self._import_lock:
+            pool = self._pools.get(spec.logical_id)
+            if pool is None:
+                assert self.worker_env is not None and self.template_path is not None
+                pool = WorkerPool(spec, self.worker_env, self.template_path, self.workers_per_function)
+                self._pools[spec.logical_id] = pool
+        reply = pool.invoke(event)
+        self.invocations.append((spec.logical_id, reply["pid"], reply["started"], reply["ended"]))
+        for action, resource in reply.get("denied") or []:
+            print(f"local: IAM: {spec.logical_id} is not allowed {action} on {resource}", file=sys.stderr, flush=True)
+            self.access_denied.append((spec.logical_id, action, resource))
+        if reply["ended"] - reply["started"] > spec.timeout:
+            self._warn_if_over_time(spec.logical_id, spec, time.monotonic() - (reply["ended"] - reply["started"]))
+        if "error" in reply:
+            raise FunctionError(reply["error"])
+        return reply["result"]
+
+    def stop(self) -> None:
+        """Stop every worker process."""
+        with self._import_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.stop()
 
     @staticmethod
     def _warn_if_over_time(name: str, spec: FunctionSpec, started: float) -> None:
@@ -257,6 +412,8 @@ class FunctionRuntime:
 
 def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
     """The body Lambda returns for an unhandled error (what botocore callers see)."""
+    if isinstance(exc, FunctionError):
+        return dict(exc.payload, requestId=exc.payload.get("requestId") or str(uuid.uuid4()))
     error_type = "Runtime.HandlerNotFound" if isinstance(exc, HandlerNotFound) else type(exc).__name__
     return {
         "errorMessage": str(exc),

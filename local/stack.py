@@ -4,21 +4,24 @@ start it through `start_stack`, so they exercise the same code."""
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import secrets
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from local.bus import EventBus
 from local.dynamodb import DynamoDBLocal, client_kwargs, start_dynamodb, table_exists
 from local.gateway import Gateway
 from local.invoke_api import InvokeApi
-from local.lambdas import EnvironmentPatch, FunctionRuntime, add_layers_to_path, local_environment
+from local.lambdas import EnvironmentPatch, FunctionRuntime, local_environment
 from local.schedule import Scheduler
 from local.streams import StreamPoller
-from local.template import create_table, functions, load_template, webhook_patterns
+from local.template import TEMPLATE_PATH, create_table, functions, layer_dirs, load_template, webhook_patterns
 
 DEFAULT_TABLE = "credits-local"
 DEFAULT_BUS = "credits-local"
@@ -43,6 +46,9 @@ class Stack:
     scheduler: Scheduler | None
     dynamodb: DynamoDBLocal | None
     env: EnvironmentPatch
+    data_dir: Path | None = None  # None: in memory
+    data_kept: bool = False  # the data of an earlier run was found and kept
+    key_kept: bool = False  # the development key of an earlier run is used again
     _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -83,34 +89,52 @@ class Stack:
 
 def _activate(env: EnvironmentPatch) -> None:
     env.apply()
-    _reset_core_caches()
 
 
 def _deactivate(env: EnvironmentPatch) -> None:
     env.restore()
-    _reset_core_caches()  # the core re-reads settings lazily from the restored environment
 
 
-def _reset_core_caches() -> None:
-    """The core package caches settings and adapters per process: forget them, so handlers see
-    this stack's table and endpoints (and, after stop, whatever the environment says again)."""
-    try:
-        from credits.container import reset
-    except ImportError:
-        return
-    reset()
+# The product's own key tool (`make api-key` runs it too). Run as a subprocess, as an operator
+# runs it against a deployed table, so the local stack needs no knowledge of how keys are stored.
+API_KEY_TOOL = "credits.apikeys"
 
 
-def provision_keys(api_keys: dict[str, str]) -> bool:
-    """Write the keys through the core package (hashed, as the authorizer reads them)."""
-    try:
-        from credits.apikeys import provision_api_key
-    except ImportError as exc:
-        print(f"local: WARNING: cannot provision API keys ({exc}); every request will be 401", file=sys.stderr)
-        return False
-    for key, account in api_keys.items():
-        provision_api_key(key, account)
-    return True
+def provision_keys(api_keys: dict[str, str], env: dict[str, str], template: dict) -> bool:
+    """Store each key for its account with the product's api-key tool (hashed, as the
+    authorizer reads them); the tools run in parallel, one per key."""
+    tool_env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(str(p) for p in layer_dirs(template))}
+    tools = [
+        (key, subprocess.Popen(
+            [sys.executable, "-m", API_KEY_TOOL, account, "--key", key],
+            env=tool_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        ))
+        for key, account in api_keys.items()
+    ]
+    ok = True
+    for _key, tool in tools:
+        _, errors = tool.communicate()
+        if tool.returncode != 0:
+            print(f"local: WARNING: {API_KEY_TOOL} failed ({errors.strip()[-500:]}); that key will be 401", file=sys.stderr)
+            ok = False
+    return ok
+
+
+DEV_KEY_FILE = "dev-api-key"
+
+
+def development_key(data_dir: Path | None) -> tuple[str, bool]:
+    """(key, whether it is the earlier run's): the key kept in `data_dir` when there is one, else
+    a new one, saved there (owner-only) for the next run. Either way it is provisioned again."""
+    path = Path(data_dir) / DEV_KEY_FILE if data_dir else None
+    if path and path.is_file() and path.read_text().strip():
+        return path.read_text().strip(), True
+    key = "sk_dev_" + secrets.token_urlsafe(24)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+    return key, False
 
 
 def parse_api_keys(value: str | None) -> dict[str, str] | None:
@@ -140,15 +164,20 @@ def start_stack(
     host: str = "127.0.0.1",
     quiet: bool = False,
     stream_poll_interval: float = 0.2,
+    template_path: Path = TEMPLATE_PATH,
+    workers_per_function: int | None = None,
+    data_dir: Path | None = None,
+    webhook_retry_delays: tuple[float, ...] | None = None,
 ) -> Stack:
     """Start DynamoDB Local (or use `dynamodb_url`), create the table from template.yaml, and
     serve the API, the Lambda invoke API and the event bus; feed the table stream to the
     publisher and run the expiry schedule every `expiry_interval` seconds (None: never).
 
-    `api_keys` None → one generated development key for account `acct_dev`.
-    One stack per process at a time: handlers read the process environment.
+    `api_keys` None → one development key for account `acct_dev`, generated once and kept in
+    `data_dir` (with DynamoDB Local's files and the webhook outbox) when one is given; without
+    `data_dir` everything is in memory.
     """
-    template = load_template()
+    template = load_template(template_path)
     specs = functions(template)
     stoppers: list[Callable[[], None]] = []
 
@@ -161,8 +190,9 @@ def start_stack(
 
     try:
         ddb_handle = None
+        data_kept = bool(data_dir and any(Path(data_dir).glob("*.db")))
         if dynamodb_url is None:
-            ddb_handle = start_dynamodb(dynamodb_port)
+            ddb_handle = start_dynamodb(dynamodb_port, data_dir=data_dir)
             stoppers.append(ddb_handle.stop)
             dynamodb_url = ddb_handle.endpoint_url
         import boto3
@@ -171,7 +201,9 @@ def start_stack(
         if not table_exists(client, table_name):
             create_table(client, table_name, template)
 
-        runtime = FunctionRuntime(specs)
+        runtime = FunctionRuntime(specs, worker_env={}, template_path=Path(template_path),
+                                  **({"workers_per_function": workers_per_function} if workers_per_function else {}))
+        stoppers.append(runtime.stop)
         webhook_headers = {}
         if os.environ.get("CREDITS_WEBHOOK_TOKEN"):
             header = (template.get("Parameters") or {}).get("WebhookAuthHeaderName", {}).get("Default")
@@ -181,6 +213,8 @@ def start_stack(
             webhook_url=webhook_url,
             webhook_patterns=webhook_patterns(template),
             webhook_headers=webhook_headers,
+            outbox_path=Path(data_dir) / "webhook-outbox.sqlite3" if data_dir else None,
+            webhook_retry_delays=webhook_retry_delays,
         )
         stoppers.append(bus.stop)
         bus.serve(host, events_port)
@@ -191,13 +225,22 @@ def start_stack(
                 template, specs, table_name=table_name, dynamodb_url=dynamodb_url, events_url=bus.url, event_bus_name=DEFAULT_BUS
             )
         )
-        add_layers_to_path(template)
+        # Each worker process gets the functions' environment and the local resources' names
+        # (for the IAM check's ARNs); this process keeps its own.
+        local_names = {"CreditsTable": table_name, "CreditsEventBus": DEFAULT_BUS}
+        runtime.worker_env.update(
+            {**os.environ, **env.values, "CREDITS_LOCAL_RESOURCE_NAMES": json.dumps(local_names)}
+        )
+        for variable in EnvironmentPatch._CLEARED:
+            runtime.worker_env.pop(variable, None)
         _activate(env)
         stoppers.append(lambda: _deactivate(env))
 
+        key_kept = False
         if api_keys is None:
-            api_keys = {"sk_dev_" + secrets.token_urlsafe(24): DEV_ACCOUNT}
-        provisioned = provision_keys(api_keys)
+            dev_key, key_kept = development_key(data_dir)
+            api_keys = {dev_key: DEV_ACCOUNT}
+        provisioned = provision_keys(api_keys, env.values, template)
 
         gateway = Gateway(runtime, template)
         stoppers.append(gateway.stop)
@@ -236,23 +279,58 @@ def start_stack(
         scheduler=scheduler,
         dynamodb=ddb_handle,
         env=env,
+        data_dir=Path(data_dir) if data_dir else None,
+        data_kept=data_kept,
+        key_kept=key_kept,
         _stoppers=stoppers,
     )
     atexit.register(stack.stop)
     return stack
 
 
+def aws_environment(stack: Stack) -> dict[str, str]:
+    """What to export in a shell so that boto3 and the AWS CLI reach the local stack (botocore
+    reads the per-service AWS_ENDPOINT_URL_<SERVICE> variables)."""
+    return {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
+        "AWS_ENDPOINT_URL_LAMBDA": stack.lambda_url,
+        "AWS_ENDPOINT_URL_EVENTBRIDGE": stack.events_url,
+        "TABLE_NAME": stack.table_name,
+    }
+
+
 def banner(stack: Stack) -> str:
     keys = "\n".join(f"    {key}  →  {account}" for key, account in stack.api_keys.items())
-    warn = "" if stack.keys_provisioned else "\n  (keys NOT provisioned: credits.apikeys is missing)"
+    warn = "" if stack.keys_provisioned else f"\n  (keys NOT provisioned: {API_KEY_TOOL} failed, see above)"
+    if stack.data_dir is None:
+        data = "in memory (gone when this stops)"
+    elif stack.data_kept:
+        data = f"kept from the last run in {stack.data_dir}   (FRESH=1 starts empty)"
+    else:
+        data = f"new, kept in {stack.data_dir} across restarts   (FRESH=1 starts empty)"
+    key_note = ""
+    if stack.data_dir is not None and len(stack.api_keys) == 1 and DEV_ACCOUNT in stack.api_keys.values():
+        key_note = "   (the same key as last run)" if stack.key_kept else f"   (new; saved in {stack.data_dir / DEV_KEY_FILE})"
+    exports = " ".join(f"{k}={v}" for k, v in aws_environment(stack).items())
+    webhook = stack.bus.webhook_url or "not set (CREDITS_WEBHOOK_URL=http://… make run)"
     return f"""
   Credit grants — local stack (no Docker)
+  Data           {data}
   API            {stack.api_url}
+  Swagger UI     {stack.api_url}/swagger
+  Console        {stack.api_url}/console
   Lambda invoke  {stack.lambda_url}   (boto3 lambda client endpoint_url)
   DynamoDB Local {stack.dynamodb_url}   table {stack.table_name}
-  Event bus      {stack.events_url}   (GET /events lists published events)
-  API keys (Authorization: Bearer <key>):
+  Event bus      {stack.events_url}   (GET /events: published events; GET /dead-letters: undeliverable webhooks)
+  Webhook        {webhook}
+  API keys (Authorization: Bearer <key>){key_note}:
 {keys}{warn}
+
+  For local AWS calls (boto3, aws CLI), paste:
+    export {exports}
 
   Try:  curl -H 'Authorization: Bearer {next(iter(stack.api_keys), '')}' {stack.api_url}/credit-grants
   Ctrl-C stops everything.

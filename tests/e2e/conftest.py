@@ -24,6 +24,8 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.down = False  # while set, answer 503 (a receiver that is down for a while)
+        self.refused = 0
         self._cond = threading.Condition()
         receiver = self
 
@@ -32,6 +34,12 @@ class WebhookReceiver:
 
             def do_POST(self) -> None:  # noqa: N802 - stdlib naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if receiver.down:
+                    receiver.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver._cond:
                     receiver.received.append(json.loads(body))
                     receiver.headers.append(dict(self.headers.items()))
@@ -103,6 +111,9 @@ def stack(webhook_receiver: WebhookReceiver) -> Iterator[Stack]:
         expiry_interval=None,
         webhook_url=webhook_receiver.url,
         quiet=True,
+        # Retries of a failed webhook in tenths of a second, so a receiver that is down for a
+        # while costs a test seconds; still bounded (then the dead-letter list).
+        webhook_retry_delays=(0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8),
     )
     # Its environment (TABLE_NAME, endpoints, fake credentials) is only in os.environ while an
     # e2e test runs (the autouse fixture below): other tests of the session must not see it.
@@ -111,6 +122,9 @@ def stack(webhook_receiver: WebhookReceiver) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
+    # Every AWS call a function made in the whole session was checked against its policies in
+    # template.yaml: one it lacks fails the run here, even if the function swallowed the error.
+    assert running.runtime.access_denied == [], f"IAM: calls the template does not allow: {running.runtime.access_denied}"
 
 
 @pytest.fixture(autouse=True)

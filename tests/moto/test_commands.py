@@ -278,7 +278,7 @@ def test_sample_command_events_run(published):
         model, _ = COMMANDS[event["detail-type"]]
         model.model_validate(event["detail"])
     granted = handle(samples["command-grant-credits.json"])
-    assert granted["accountId"] == "acct_demo" and granted["status"] == "ACTIVE"
+    assert granted["accountId"] == "acct_dev" and granted["status"] == "ACTIVE"
 
 
 def test_sample_api_events_reach_their_routes(published):
