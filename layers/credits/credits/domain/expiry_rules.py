@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Literal
 
 from credits.domain.clock import expiry_date_of
-from credits.domain.records import ZERO, GrantRecord
+from credits.domain.records import GrantRecord
 
 Queue = Literal["EXPIRY", "NOTICE"]
 GrantKey = tuple[str, str]  # (PK, SK) of a grant item, as the KEYS_ONLY indexes return it
@@ -62,16 +62,14 @@ BATCH_GRANTS = 45
 
 
 def is_due_for_expiry(grant: GrantRecord, now: datetime) -> bool:
-    return (grant.expires_at is not None and grant.expires_at <= now and grant.voided_at is None
-            and grant.expired_at is None and grant.current_balance > ZERO)
+    return grant.expires_at is not None and grant.expires_at <= now and grant.holds_spendable_balance
 
 
 def is_due_for_notice(grant: GrantRecord, now: datetime, lead: timedelta) -> bool:
     """Within `lead` of its expiry, not expired yet (the expiry pass handles those), still
     holding a balance, and not noticed for this expiry yet."""
     return (not grant.expiring_notice_sent and grant.expires_at is not None
-            and grant.expires_at - lead <= now < grant.expires_at
-            and grant.voided_at is None and grant.expired_at is None and grant.current_balance > ZERO)
+            and grant.expires_at - lead <= now < grant.expires_at and grant.holds_spendable_balance)
 
 
 def notice_for(grant: GrantRecord, now: datetime) -> tuple[GrantRecord, ExpiringNotice]:

@@ -74,6 +74,13 @@ class GrantRecord:
         """Which balance of the customer it belongs to: its currency (CASH) or metric (USAGE)."""
         return (self.currency if self.type == "CASH" else self.metric_id) or ""
 
+    @property
+    def holds_spendable_balance(self) -> bool:
+        """May still be spent, now or once effective: holds a balance, not voided, its expiry not
+        written. (Whether it is usable at an instant is `usable_at`.) The burn-down index, the
+        expiry and notice queues and the in-memory adapters all select grants by this."""
+        return self.voided_at is None and self.expired_at is None and self.current_balance > ZERO
+
     def usable_at(self, now: datetime) -> bool:
         return self.status_at(now) == "ACTIVE"
 

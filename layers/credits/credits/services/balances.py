@@ -64,8 +64,7 @@ class BalanceReader:
 def spendable_in_burn_order(grants: list[GrantRecord], grant_type: str, scope: str) -> list[GrantRecord]:
     """What the store's burn-down index (LSI1) holds for one balance, in its order: for adapters
     that keep grants in memory."""
-    spendable = [g for g in grants if g.type == grant_type and g.balance_scope == scope
-                 and g.voided_at is None and g.expired_at is None and g.current_balance > 0]
+    spendable = [g for g in grants if g.type == grant_type and g.balance_scope == scope and g.holds_spendable_balance]
     return sorted(spendable, key=lambda g: grant_sort_key(burn_grant(g)))
 
 

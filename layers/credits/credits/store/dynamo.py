@@ -460,6 +460,8 @@ def _scope(base: dict[str, Any]) -> str:
 _NOT_VOIDED = "attribute_not_exists(voidedAt)"
 _NOT_EXPIRED = "(attribute_not_exists(expiresAt) OR expiresAt > :now) AND attribute_not_exists(expiredAt)"
 _EFFECTIVE = "effectiveAt <= :now"
+# GrantRecord.status_at (domain/records.py) as DynamoDB filters, so a status filter is applied by
+# the server; tests/e2e/test_grants_http.py holds the two to the same answers.
 _STATUS_FILTERS = {
     "VOIDED": "attribute_exists(voidedAt)",
     "EXPIRED": f"{_NOT_VOIDED} AND (expiresAt <= :now OR attribute_exists(expiredAt))",

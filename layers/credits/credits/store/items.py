@@ -64,17 +64,12 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
         "GSI1SK": grant.id,
     }
     # Sparse burn-down index: only grants that may still be spent (usable now or later).
-    if grant.voided_at is None and grant.expired_at is None and grant.current_balance > 0:
+    if grant.holds_spendable_balance:
         item["LSI1SK"] = keys.burn_order_sk(grant.type, grant.balance_scope, grant.priority, to_iso(grant.expires_at),
                                             grant.category == "PROMOTIONAL", to_iso(grant.effective_at),
                                             to_iso(grant.created_at), grant.id)
     # Sparse work queues: only grants that still hold a balance and will expire are in them.
-    holds_expiring_balance = (
-        grant.expires_at is not None
-        and grant.voided_at is None
-        and grant.expired_at is None
-        and grant.current_balance > 0
-    )
+    holds_expiring_balance = grant.expires_at is not None and grant.holds_spendable_balance
     if holds_expiring_balance:
         shard = keys.shard_of(grant.id)
         item["GSI2PK"] = keys.expiry_gsi2pk(shard)
