@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test unit lint validate build deploy api-key bench fuzz openapi clean check-tools
+.PHONY: run test unit lint validate build deploy api-key bench fuzz chaos openapi clean check-tools
 
 # ---------------------------------------------------------------- setup
 check-tools:
@@ -87,6 +87,11 @@ bench: check-tools install
 
 fuzz: check-tools install
 	FUZZ_MAX_EXAMPLES=500 $(BIN)/pytest -q tests/e2e/test_fuzz.py
+
+# The fault-injection tier at length: many sequences, fresh seeds; figures in RELIABILITY.md.
+chaos: check-tools install
+	HYPOTHESIS_RANDOM=1 FAULTS_MAX_EXAMPLES=$${FAULTS_MAX_EXAMPLES:-60} FAULTS_STEPS=$${FAULTS_STEPS:-25} \
+	  FAULTS_REPORT=RELIABILITY.md $(BIN)/pytest -q -p no:cacheprovider tests/faults
 
 clean:
 	rm -rf .aws-sam .pytest_cache .hypothesis

@@ -65,6 +65,17 @@ def expiry_service():
     return ExpiryService(DynamoSweepStore(repository()), lead=timedelta(days=get_settings().expiring_soon_lead_days))
 
 
+@lru_cache(maxsize=1)
+def recovery_service():
+    from datetime import timedelta
+
+    from credits.services.recovery import RecoveryService
+    from credits.store.sweeps import DynamoSweepStore
+
+    return RecoveryService(DynamoSweepStore(repository()), application_service(),
+                           grace=timedelta(seconds=get_settings().unfinished_grace_seconds))
+
+
 @lru_cache(maxsize=2)
 def idempotency_persistence(kind: str = "http"):
     """One persistence layer per kind of key: Powertools binds a layer to the first config it is
@@ -82,7 +93,7 @@ def publisher():
 
 
 _CACHED = (repository, grant_service, query_service, application_service, schedule_service, stripe_queries,
-           expiry_service, idempotency_persistence, publisher)
+           expiry_service, recovery_service, idempotency_persistence, publisher)
 
 
 def reset() -> None:

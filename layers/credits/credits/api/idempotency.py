@@ -1,8 +1,10 @@
 """Idempotency-Key on POSTs, with Powertools idempotency over the service's own table.
 
 The key is scoped to the account and the route (and so is the record's partition); the stored response (status and body) is
-returned again for the same key and body within 24 hours; another body is 409. Responses of
-5xx are not stored, so a failed attempt can be retried with the same key."""
+returned again for the same key and body within 24 hours; another body is 409. Answers that
+mean "try again" — 5xx, 429, and any answer with Retry-After (a 409 for a request still in
+progress or an application still being committed) — are not stored, so the same key retried
+later gets the real outcome."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from credits.api.errors import error_dict
+from credits.api.errors import error_dict, means_retry
 from credits.container import idempotency_persistence
 
 TTL_SECONDS = 24 * 3600
@@ -58,7 +60,7 @@ def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, An
                          config=config, key_prefix=scope)
     def once(request: dict[str, Any]) -> dict[str, Any]:
         response = resolve()
-        if int(response.get("statusCode", 500)) >= 500:
+        if means_retry(response):
             raise _DoNotStore(response)
         return response
 
@@ -69,13 +71,16 @@ def run_once(event: dict[str, Any], key: str, resolve: Callable[[], dict[str, An
     except IdempotencyValidationError:
         return _conflict_or_invalid(409, "Idempotency-Key was already used with a different request body", is_stripe)
     except IdempotencyAlreadyInProgressError:
-        return _conflict_or_invalid(409, "a request with this Idempotency-Key is still in progress", is_stripe)
+        return _conflict_or_invalid(409, "a request with this Idempotency-Key is still in progress; retry in a moment",
+                                    is_stripe, retry=True)
 
 
-def _conflict_or_invalid(status: int, message: str, is_stripe: bool) -> dict[str, Any]:
+def _conflict_or_invalid(status: int, message: str, is_stripe: bool, *, retry: bool = False) -> dict[str, Any]:
     code = "conflict" if status == 409 else "validation_error"
     if is_stripe:
         code = "idempotency_error" if status == 409 else "parameter_invalid"
+    if retry:  # Retry-After (and Stripe-Should-Retry: true): the first request is still running
+        return error_dict(status, code, message, stripe=is_stripe, details=[], retry_after=1)
     # Stripe-Should-Retry: false, or the SDK would retry a 409 under the same key.
     return error_dict(status, code, message, stripe=is_stripe, details=[],
                       headers={"Stripe-Should-Retry": "false"} if is_stripe else None)

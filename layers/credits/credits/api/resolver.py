@@ -18,8 +18,9 @@ from pydantic import BaseModel
 from credits.api import idempotency
 from credits.api.errors import error_dict, error_response, is_stripe_path
 from credits.api.json_body import JSON, MAX_BODY_BYTES, dumps, strict_json_loads
-from credits.domain.errors import ServiceError, Unauthorized
+from credits.domain.errors import ServiceError, ServiceUnavailable, Unauthorized
 from credits.models.errors import validation_details
+from credits.store.transient import is_transient
 from credits.telemetry import instrument, logger
 
 # ====================================================================== resolver
@@ -34,8 +35,9 @@ def make_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=strict_json_loads, serializer=dumps)
 
     def respond(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None,
-                param: str | None = None) -> Response:
-        return error_response(status, code, message, stripe=_is_stripe_path(app), details=details or [], field=param)
+                param: str | None = None, retry_after: int | None = None) -> Response:
+        return error_response(status, code, message, stripe=_is_stripe_path(app), details=details or [], field=param,
+                              retry_after=retry_after)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -73,10 +75,13 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.exception_handler(ServiceError)
     def _service_error(exc: ServiceError) -> Response:
-        return respond(exc.status, exc.code, exc.message, exc.details, exc.field)
+        return respond(exc.status, exc.code, exc.message, exc.details, exc.field, exc.retry_after)
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        if is_transient(exc):
+            logger.warning("a dependency failed for now: answered 503", exc_info=True)
+            return _service_error(ServiceUnavailable())
         logger.exception("unhandled error")
         return respond(500, "internal_error", "internal error; the request was not applied")
 
@@ -161,10 +166,15 @@ def lambda_entry(app: APIGatewayRestResolver, commands: Callable[[dict[str, Any]
         if is_api_gateway_event(event):
             try:
                 return http_entry(app, event, context)
-            except Exception:  # noqa: BLE001 - never a 502 or a stack trace to the caller
+            except Exception as exc:  # noqa: BLE001 - never a 502 or a stack trace to the caller
+                is_stripe = is_stripe_path(str(event.get("path", "")))
+                if is_transient(exc):
+                    logger.warning("a dependency failed for now: answered 503", exc_info=True)
+                    unavailable = ServiceUnavailable()
+                    return error_dict(unavailable.status, unavailable.code, unavailable.message, stripe=is_stripe,
+                                      retry_after=unavailable.retry_after)
                 logger.exception("unhandled error outside the resolver")
-                return _error_dict(500, "internal_error", "internal error; the request was not applied",
-                                   str(event.get("path", "")).startswith("/v1/"))
+                return _error_dict(500, "internal_error", "internal error; the request was not applied", is_stripe)
         if commands is not None and is_eventbridge_event(event):
             return commands(event, context)
         if direct is not None:

@@ -21,8 +21,21 @@ from credits.models.api import ApplyRequest
 CHUNK_GRANTS = 32
 
 
-def request_hash(request: ApplyRequest) -> str:
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+def request_hash(request: ApplyRequest, lines: list[BurnLine] | None = None) -> str:
+    """The hash of the validated request, not of its spelling: currency `usd` and `USD`, or an
+    amount `150.0` and `150.00`, are the same request. Without `lines`: the hash of the request
+    as sent (what applications stored before), still accepted as the same body."""
+    if lines is None:
+        canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    else:
+        def number(value: Decimal | None) -> str | None:
+            return None if value is None else format(value.normalize(), "f")
+
+        canonical = json.dumps({"v": 2, "invoiceId": request.invoiceId, "customerId": request.customerId,
+                                "currency": request.currency.upper(), "settle": request.settle,
+                                "lines": [[l.line_id, l.metric_id, number(l.amount), number(l.quantity),
+                                           number(l.unit_price)] for l in lines]},
+                               sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -92,8 +105,9 @@ def balance_key(grant: GrantRecord) -> tuple[str, str | None, str | None]:
 
 
 def visible_status(app: ApplicationRecord) -> str:
-    """Intermediate states of a chunked write read as the state they started from."""
-    if app.status == "COMMITTING" or app.status == "SETTLING":
+    """A chunked apply under way reads COMMITTING (its totals are partial, never presented as
+    final); a chunked settle or release reads as the state it started from (its totals are final)."""
+    if app.status == "SETTLING":
         return "PENDING"
     if app.status == "RELEASING":
         return app.transition_from or "PENDING"

@@ -8,6 +8,9 @@ from typing import Any
 class ServiceError(Exception):
     status = 500
     code = "internal_error"
+    # Seconds a caller should wait before repeating the same request; set on answers that mean
+    # "try again" (they carry Retry-After and are never stored under an Idempotency-Key).
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None, details: list[dict[str, Any]] | None = None):
         super().__init__(message)
@@ -37,6 +40,27 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status = 409
     code = "conflict"
+
+
+class RetryableConflict(Conflict):
+    """409 that will pass when repeated: another request (or an unfinished one) holds the
+    resource for now."""
+
+    retry_after = 1
+
+
+class ServiceUnavailable(ServiceError):
+    """A dependency failed in a way a retry absorbs (throttling, a timeout, an internal error of
+    DynamoDB or EventBridge): 503 with Retry-After; the write either committed or did not, and
+    repeating the request (same Idempotency-Key or natural key) finishes it exactly once."""
+
+    status = 503
+    code = "service_unavailable"
+    retry_after = 1
+
+    def __init__(self, message: str = ("a dependency of the service failed for now; retry the same request (with "
+                                       "the same Idempotency-Key): it finishes exactly once")):
+        super().__init__(message)
 
 
 class PayloadTooLarge(ServiceError):

@@ -106,8 +106,9 @@ def execute(detail_type: str, detail: Any) -> dict[str, Any]:
     try:
         return run(parsed)
     except ServiceError as exc:
-        if 400 <= exc.status < 500:
+        if 400 <= exc.status < 500 and exc.retry_after is None:
             raise CommandRejected(exc.body()) from None
+        # "Try again" (a retryable 409, a 503): transient, so EventBridge retries the command.
         raise
 
 

@@ -113,7 +113,8 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
                 costOfCredit=grant.costOfCredit, currency=grant.currency, taxRateId=grant.taxRateId, name=grant.name,
                 type=grant.type, originalAmount=grant.originalAmount, metricId=grant.metricId)))
     elif kind == "VOIDED":
-        events.append(VoidedEvent(id=event_id(pk, sk, VOIDED), **base, data=VoidedData(**amounts, reason=entry.reason)))
+        events.append(VoidedEvent(id=event_id(pk, sk, VOIDED), **base,
+                                  data=VoidedData(**amounts, reason=entry.reason, invoiceId=entry.invoice_id)))
     elif kind == "EXPIRED":
         events.append(ExpiredEvent(id=event_id(pk, sk, EXPIRED), **base,
                                    data=ExpiredData(**amounts, invoiceId=entry.invoice_id)))

@@ -17,8 +17,20 @@ from credits.models.currencies import is_supported_currency
 # ------------------------------------------------------------------ reusable field types
 
 ID_PATTERN = r"^[A-Za-z0-9_\-.:@+=]{1,128}$"
-# Identifiers end up inside DynamoDB keys: no '#', no spaces, no control characters.
-Identifier = Annotated[str, StringConstraints(strict=True, pattern=ID_PATTERN)]
+# `.` and `..` match ID_PATTERN but cannot be reached through a URL path (clients and proxies
+# resolve them away).
+DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def _not_a_path_segment(value: str) -> str:
+    if value in DOT_SEGMENTS:
+        raise ValueError(f"{value!r} is not a valid identifier (it cannot appear in a URL path)")
+    return value
+
+
+# Identifiers end up inside DynamoDB keys: no '#', no spaces, no control characters; and in URL
+# paths: not `.` or `..`.
+Identifier = Annotated[str, StringConstraints(strict=True, pattern=ID_PATTERN), AfterValidator(_not_a_path_segment)]
 # A decimal string; its precision and range are checked by money.parse_amount with the currency.
 DecimalString = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
@@ -270,7 +282,8 @@ class Application(BaseModel):
     invoiceId: str
     customerId: str
     currency: str
-    status: Literal["PENDING", "SETTLED", "RELEASED", "PREVIEW"]
+    # COMMITTING: a chunked apply is under way (totals are partial until it is PENDING).
+    status: Literal["COMMITTING", "PENDING", "SETTLED", "RELEASED", "PREVIEW"]
     subtotal: str
     creditsApplied: str
     totalDue: str

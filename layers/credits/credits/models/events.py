@@ -49,7 +49,11 @@ class _AmountData(_Data):
 
 
 class VoidedData(_AmountData):
+    """An invoiceId is set when a released application's amount went straight on to VOIDED
+    (the grant had been voided meanwhile)."""
+
     reason: str | None
+    invoiceId: str | None = None
 
 
 class ExpiredData(_AmountData):

@@ -31,7 +31,7 @@ from credits.domain.application_rules import (
 )
 from credits.domain.burndown import BurnLine
 from credits.domain.clock import utcnow
-from credits.domain.errors import ConcurrentUpdate, Conflict, NotFound
+from credits.domain.errors import ConcurrentUpdate, Conflict, NotFound, RetryableConflict
 from credits.domain.grant_rules import entry, grant_context
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord
 from credits.models.api import ApplyRequest
@@ -67,7 +67,8 @@ class ApplicationService:
     def apply(self, account_id: str, request: ApplyRequest) -> tuple[ApplicationRecord, bool]:
         """Returns the application and whether this call created it (201) or replayed it (200)."""
         lines = invoice_lines(request)
-        digest = request_hash(request)
+        digest = request_hash(request, lines)
+        legacy = request_hash(request)
         # Marks the record this call created, so a commit whose reply was lost (and is found
         # on the re-read) still counts as created here.
         token = uuid.uuid4().hex
@@ -84,7 +85,7 @@ class ApplicationService:
             if read_first:
                 existing = self.repo.get_application(account_id, request.invoiceId)
             if existing is not None:
-                if existing.request_hash != digest:
+                if existing.request_hash not in (digest, legacy):
                     raise Conflict(f"invoice {request.invoiceId} already has an application with a different body",
                                    field="invoiceId")
                 created = created or existing.created_by == token
@@ -98,7 +99,7 @@ class ApplicationService:
                 balances = None
                 conflicts += 1
                 if conflicts >= self.attempts:
-                    raise Conflict("credits are being changed by other requests; retry") from None
+                    raise RetryableConflict(_BUSY) from None
                 if conflicts > 1:
                     backoff(conflicts)
                 read_first = True
@@ -170,6 +171,34 @@ class ApplicationService:
             balance.written(after)
         return final, record, balances
 
+    # ---------------------------------------------------------------- recovery
+    def finish(self, account_id: str, invoice_id: str) -> str | None:
+        """Finish an application whose caller stopped between chunks (a crash, a timeout): roll
+        it forward exactly as a repeat of the same request would — the same burn-down over what
+        is left — then the settle it asked for, or the settle / release that was under way.
+        Returns the status it reached (None when there is no such application)."""
+        app = self.repo.get_application(account_id, invoice_id)
+        conflicts = 0
+        while app is not None and app.status == "COMMITTING":
+            # The stored request: what _commit_next_chunk reads of it once the application exists.
+            request = ApplyRequest.model_construct(invoiceId=app.invoice_id, customerId=app.customer_id,
+                                                   currency=app.currency, lines=[], settle=app.settle_requested)
+            try:
+                _, app, _ = self._commit_next_chunk(account_id, request, [], app.request_hash, app,
+                                                    app.created_by or "", None)
+            except ConcurrentUpdate:
+                conflicts += 1
+                if conflicts >= self.attempts:
+                    raise RetryableConflict(_BUSY) from None
+                backoff(conflicts)
+                app = self.repo.get_application(account_id, invoice_id)
+        if app is None:
+            return None
+        target = _IN_PROGRESS.get(app.status) or ("SETTLED" if app.settle_requested and app.status == "PENDING" else None)
+        if target is not None:
+            return self._transition(account_id, invoice_id, target).status
+        return app.status
+
     # ---------------------------------------------------------------- settle / release
     def get(self, account_id: str, invoice_id: str) -> ApplicationRecord:
         return self._get(account_id, invoice_id)
@@ -193,10 +222,11 @@ class ApplicationService:
             if app.status == target:
                 return app
             if app.status == "COMMITTING":
-                raise Conflict("the application is still being committed; repeat POST /credit-applications first")
+                raise RetryableConflict("the application is still being committed; retry in a moment (the service "
+                                        "finishes it by itself, or repeat POST /credit-applications)")
             under_way = _IN_PROGRESS.get(app.status)
             if under_way is not None and under_way != target:
-                raise Conflict(f"the application is being {under_way.lower()}; repeat that request first")
+                raise RetryableConflict(f"the application is being {under_way.lower()}; retry in a moment")
             if app.status == "RELEASED" or (target == "SETTLED" and app.status == "SETTLED"):
                 raise Conflict(f"a {app.status.lower()} application cannot be {target.lower()}")
             try:
@@ -205,7 +235,7 @@ class ApplicationService:
             except ConcurrentUpdate:
                 conflicts += 1
                 if conflicts >= self.attempts:
-                    raise Conflict("credits are being changed by other requests; retry") from None
+                    raise RetryableConflict(_BUSY) from None
                 backoff(conflicts)
 
     def _commit_transition_chunk(self, app: ApplicationRecord, target: str) -> None:
@@ -249,3 +279,4 @@ class ApplicationService:
 
 
 _IN_PROGRESS = {"SETTLING": "SETTLED", "RELEASING": "RELEASED"}
+_BUSY = "credits are being changed by other requests; retry"

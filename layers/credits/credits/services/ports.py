@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord
@@ -134,6 +134,19 @@ class SweepStore(Protocol):
     def save_noticed_batch(self, batch: list[tuple[GrantRecord, int, ExpiringNotice]]) -> None: ...
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]: ...
     def save_depletion_notice(self, notice: DepletionNotice) -> None: ...
+
+
+class UnfinishedStore(Protocol):
+    """What the recovery run needs from storage (adapter: store/sweeps.py): the sparse queue of
+    applications whose chunked write is under way."""
+
+    shards: int
+
+    def due_keys(self, queue: Literal["UNFINISHED"], shard: int, until: datetime) -> Iterator[tuple[str, str]]:
+        """Keys of the applications left unfinished since before `until`, oldest first."""
+        ...
+
+    def read_application(self, key: tuple[str, str]) -> ApplicationRecord | None: ...
 
 
 class EventPublisher(Protocol):

@@ -17,7 +17,7 @@ from typing import Any
 
 from credits.domain import periods
 from credits.domain.clock import utcnow
-from credits.domain.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
+from credits.domain.errors import ConcurrentUpdate, InvalidRequest, NotFound, RetryableConflict
 from credits.domain.records import Page, ScheduleRecord
 from credits.domain.schedule_rules import new_schedule, period_grant, plan
 from credits.models.api import CreateScheduleRequest
@@ -84,7 +84,7 @@ class ScheduleService:
                 return canceled
             except ConcurrentUpdate:
                 continue  # canceled meanwhile (or a transaction conflict): re-read
-        raise Conflict("the schedule is being changed by another request; retry")
+        raise RetryableConflict("the schedule is being changed by another request; retry")
 
     # ------------------------------------------------------------------ the scheduled run
     def run_due(self, now: datetime | None = None, deadline: MonotonicInstant | None = None,

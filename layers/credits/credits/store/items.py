@@ -167,8 +167,13 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
 
 
 def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
+    unfinished = app.status in keys.UNFINISHED_STATUSES
+    key = keys.application_key(app.account_id, app.invoice_id)
     return _drop_none({
-        **keys.application_key(app.account_id, app.invoice_id),
+        **key,
+        # Sparse: only while a chunked write is under way (the scheduled run finishes it).
+        "GSI2PK": keys.unfinished_gsi2pk(keys.shard_of(key["PK"])) if unfinished else None,
+        "GSI2SK": keys.due_sk(to_iso(app.updated_at), key["PK"]) if unfinished else None,
         "entity": "APPLICATION",
         "invoiceId": app.invoice_id,
         "accountId": app.account_id,

@@ -128,6 +128,15 @@ def schedule_gsi2pk(shard: int) -> str:
     return f"SCHEDULE#{shard}"
 
 
+def unfinished_gsi2pk(shard: int) -> str:
+    """Applications whose chunked write is under way (COMMITTING / SETTLING / RELEASING): the
+    scheduled run finishes those a caller left behind."""
+    return f"UNFINISHED#{shard}"
+
+
+UNFINISHED_STATUSES = ("COMMITTING", "SETTLING", "RELEASING")
+
+
 def due_sk(instant_iso: str, identifier: str) -> str:
     return f"{instant_iso}#{identifier}"
 

@@ -34,6 +34,11 @@ def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefi
             low = sk_of(cursor)
         else:
             high = sk_of(cursor)
+    # An id outside this listing's key range (`a`, `zzz`) has nothing before or after it here: an
+    # empty page, not a BETWEEN that DynamoDB refuses.
+    low, high = max(low, prefix), min(high, prefix + _HIGH)
+    if low > high:
+        return [], False
     kwargs: dict[str, Any] = {
         "TableName": repo.table,
         "KeyConditionExpression": f"{key_condition} AND #sk BETWEEN :low AND :high",

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from credits.domain.clock import to_iso
-from credits.domain.records import GrantRecord, LedgerRecord
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord
 from credits.store import items as mapping
 from credits.store import keys
 from credits.store.dynamo import DynamoRepository, from_wire, to_wire
@@ -21,6 +21,7 @@ _QUEUES = {
     # queue: (index, partition attribute, sort attribute, partition key of a shard)
     "EXPIRY": ("GSI2", "GSI2PK", "GSI2SK", keys.expiry_gsi2pk),
     "NOTICE": ("GSI3", "GSI3PK", "GSI3SK", keys.notice_gsi3pk),
+    "UNFINISHED": ("GSI2", "GSI2PK", "GSI2SK", keys.unfinished_gsi2pk),
 }
 
 
@@ -90,6 +91,11 @@ class DynamoSweepStore:
             if "LastEvaluatedKey" not in response:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def read_application(self, key: tuple[str, str]) -> ApplicationRecord | None:
+        """An application found on the UNFINISHED queue (None when gone)."""
+        item = self.repo._get({"PK": key[0], "SK": key[1]})  # noqa: SLF001 - same package
+        return mapping.item_to_application(item) if item else None
 
     def read_grant(self, key: tuple[str, str]) -> GrantRecord | None:
         item = self.repo._get({"PK": key[0], "SK": key[1]})  # noqa: SLF001 - same package

@@ -20,7 +20,7 @@ from credits.domain import money
 from credits.domain.clock import from_unix, to_iso, to_unix
 from credits.domain.errors import InvalidRequest, NotFound, ServiceError
 from credits.domain.records import ZERO, GrantRecord, LedgerRecord
-from credits.models.api import CreateGrantRequest, UpdateGrantRequest
+from credits.models.api import DOT_SEGMENTS, CreateGrantRequest, UpdateGrantRequest
 
 DEFAULT_NAME = "Credit grant"  # Stripe's `name` is optional; ours is required
 GRANTS_URL = "/v1/billing/credit_grants"
@@ -125,7 +125,7 @@ def parse_id(value: str | None, param: str, *, required: bool = False) -> str | 
         if required:
             raise _missing(param)
         return None
-    if not _ID.fullmatch(value):
+    if not _ID.fullmatch(value) or value in DOT_SEGMENTS:
         raise _invalid(param, f"Invalid {param}: {value[:60]!r} is not a valid id")
     return value
 
