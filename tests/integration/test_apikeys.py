@@ -1,4 +1,4 @@
-"""API keys: `make api-key` stores only a hash; the authorizer maps a key to its account."""
+"""API keys on DynamoDB Local: `make api-key` stores only a hash; the authorizer maps a key to its account."""
 
 from __future__ import annotations
 
@@ -8,28 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def table(monkeypatch):
-    for key, value in {"TABLE_NAME": "credits-keys", "CURSOR_SECRET": "moto-test-cursor-secret",
-                       "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        import boto3
-        from credits import container
-
-        from local.template import create_table
-
-        create_table(boto3.client("dynamodb"), "credits-keys")
-        container.reset()
-        yield boto3.client("dynamodb")
-        container.reset()
 
 
 def _authorizer():
@@ -46,7 +26,7 @@ def test_api_key_command_prints_a_key_stored_only_as_its_hash(table, monkeypatch
     main()
     key = capsys.readouterr().out.strip()
     assert key.startswith("sk_") and len(key) > 30
-    items = table.scan(TableName="credits-keys")["Items"]
+    items = table.client.scan(TableName=table.name)["Items"]
     assert len(items) == 1
     stored = str(items[0])
     assert key not in stored and hashlib.sha256(key.encode()).hexdigest() in stored

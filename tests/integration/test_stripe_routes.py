@@ -1,19 +1,14 @@
-"""The /v1 routers over moto: create, retrieve, list, update, void, expire, balances, ledger,
+"""The /v1 routers on DynamoDB Local: create, retrieve, list, update, void, expire, balances, ledger,
 and errors in Stripe's envelope. Called through credits.api.resolver.http_entry with API Gateway events."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-
-pytest.importorskip("moto")
-
-from moto import mock_aws  # noqa: E402
 
 BASE = {
     "customer": "cus_1",
@@ -25,28 +20,15 @@ BASE = {
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {"TABLE_NAME": "credits-moto", "CURSOR_SECRET": "moto-test-cursor-secret",
-                       "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    for key in ("DYNAMODB_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    with mock_aws():
-        import boto3
-        from credits import container
-        from credits.api import resolver as api
-        from credits.api.stripe.routes import grant_router, list_router, void_router
+def app(table: Any) -> Any:
+    """The three routers on a resolver, over the integration tier's fresh DynamoDB Local table."""
+    from credits.api import resolver as api
+    from credits.api.stripe.routes import grant_router, list_router, void_router
 
-        from local.template import create_table
-
-        create_table(boto3.client("dynamodb"), "credits-moto")
-        container.reset()
-        resolver = api.make_resolver()
-        for router in (grant_router, list_router, void_router):
-            resolver.include_router(router)
-        yield resolver
-        container.reset()
+    resolver = api.make_resolver()
+    for router in (grant_router, list_router, void_router):
+        resolver.include_router(router)
+    return resolver
 
 
 class Client:
@@ -154,15 +136,6 @@ def test_other_accounts_grants_are_missing(app: Any, client: Client):
 def test_missing_account_is_401(app: Any):
     status, body = Client(app, None).call("GET", "/v1/billing/credit_grants")
     assert status == 401 and body["error"]["type"] == "invalid_request_error"
-
-
-def test_idempotency_key_replays_the_create(client: Client):
-    headers = {"Idempotency-Key": "k-1"}
-    first = client.call("POST", "/v1/billing/credit_grants", BASE, headers=headers)
-    second = client.call("POST", "/v1/billing/credit_grants", BASE, headers=headers)
-    assert first[0] == 200 and first == second
-    status, body = client.call("POST", "/v1/billing/credit_grants", {**BASE, "name": "other"}, headers=headers)
-    assert status == 409 and body["error"]["type"] == "idempotency_error"
 
 
 # ------------------------------------------------------------------ list

@@ -1,4 +1,4 @@
-"""EventBridge commands over moto: grant / void / apply by command, the event id as idempotency
+"""EventBridge commands on DynamoDB Local: grant / void / apply by command, the event id as idempotency
 key, rejected commands reported as command_failed (fake publisher) and not retried, transient
 failures raised; plus the schedule routes through GrantFunction / ListFunction's handlers."""
 
@@ -12,10 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("moto")
-
-from moto import mock_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 GRANT = {"customerId": "cus_1", "name": "Welcome credits", "type": "CASH", "amount": "50.00", "currency": "USD"}
@@ -37,26 +33,14 @@ class FakePublisher:
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch):
-    for key, value in {"TABLE_NAME": "credits-moto", "CURSOR_SECRET": "moto-test-cursor-secret",
-                       "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    for key in ("DYNAMODB_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE", "EVENTS_ENDPOINT_URL"):
-        monkeypatch.delenv(key, raising=False)
-    with mock_aws():
-        import boto3
-        from credits import container
-        from credits.events import commands as command_handling
+def published(table, monkeypatch: pytest.MonkeyPatch):
+    """The integration tier's fresh DynamoDB Local table, and a fake publisher."""
+    monkeypatch.delenv("EVENTS_ENDPOINT_URL", raising=False)
+    from credits.events import commands as command_handling
 
-        from local.template import create_table
-
-        create_table(boto3.client("dynamodb"), "credits-moto")
-        container.reset()
-        fake = FakePublisher()
-        monkeypatch.setattr(command_handling, "publisher", lambda: fake)
-        yield fake
-        container.reset()
+    fake = FakePublisher()
+    monkeypatch.setattr(command_handling, "publisher", lambda: fake)
+    yield fake
 
 
 def command(detail_type: str, detail: Any, event_id: str | None = None) -> dict[str, Any]:
