@@ -356,8 +356,11 @@ class Gateway:
                 except BodyTooLarge:
                     status, payload = gateway.gateway_response("REQUEST_TOO_LARGE", 413, '{"message": "Request Too Long"}')
                     return self.send(status, payload, [("Content-Type", "application/json"), ("Connection", "close")])
-                except BadFraming as exc:
-                    return self.send_bad_framing(exc)
+                except BadFraming:
+                    # A request API Gateway cannot read: its DEFAULT_4XX gateway response (the
+                    # template's body, as in AWS), never the handler.
+                    status, payload = gateway.gateway_response("DEFAULT_4XX", 400, '{"message": "Bad Request"}')
+                    return self.send(status, payload, [("Content-Type", "application/json"), ("Connection", "close")])
                 raw_path, _, raw_query = self.path.partition("?")
                 headers: dict[str, str] = {}
                 multi_headers: dict[str, list[str]] = {}

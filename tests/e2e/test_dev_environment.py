@@ -4,6 +4,7 @@ data and the development key kept across a restart."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +133,8 @@ def test_a_bad_content_length_is_a_400(stack, length):
     answer = _raw(stack, b"POST /credit-grants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer key_a\r\n"
                          b"Content-Length: " + length.encode() + b"\r\nConnection: close\r\n\r\n{}")
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    # The template's DEFAULT_4XX gateway response: the contract's error body, as API Gateway answers.
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "validation_error"
 
 
 @pytest.mark.parametrize("size", [b"zz", b"-1", b"", b"1" * 40])
