@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credits import money
-from credits.grants import _usage_cost
-from credits.models import CreateGrantRequest
+from credits.domain import money
+from credits.domain.grant_rules import _usage_cost
+from credits.models.api import CreateGrantRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "console" / "static"
