@@ -11,12 +11,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from credits.domain import money
 from credits.domain.grant_rules import _usage_cost
 from credits.models.api import CreateGrantRequest
+from hypothesis import given
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "console" / "static"
