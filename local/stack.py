@@ -320,6 +320,7 @@ def banner(stack: Stack) -> str:
   Credit grants — local stack (no Docker)
   Data           {data}
   API            {stack.api_url}
+  Console        {stack.api_url}/console   (sign in with an API key below)
   Swagger UI     {stack.api_url}/swagger
   Console        {stack.api_url}/console
   Lambda invoke  {stack.lambda_url}   (boto3 lambda client endpoint_url)

@@ -279,7 +279,9 @@ def _error_schemas() -> dict[str, Any]:
 
 # Answered by API Gateway itself (GatewayResponses in template.yaml: one body for every path, the
 # contract's) as well as by the function: on /v1 these may come in either envelope.
-_GATEWAY_STATUSES = {401, 413, 429, 500}
+# What API Gateway answers itself (template GatewayResponses), /v1 routes included; 400 is
+# DEFAULT_4XX, for a request it cannot read (a bad Content-Length).
+_GATEWAY_STATUSES = {400, 401, 413, 429, 500}
 
 
 def _error_response(status: int, stripe: bool) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from credits.api.resolver import account_id, lambda_entry, make_resolver
+from credits.api.routes import console as console_routes
 from credits.api.routes import schedules as schedule_routes
 from credits.api.stripe import routes as stripe_routes
 from credits.api.views import grant_view
@@ -17,6 +18,7 @@ from credits.models.api import CreateGrantRequest, Grant, UpdateGrantRequest
 app = make_resolver()
 app.include_router(stripe_routes.grant_router)
 app.include_router(schedule_routes.grant_router)
+app.include_router(console_routes.grant_router)
 
 
 @app.post("/credit-grants", status_code=201, summary="Create a credit grant")

@@ -16,7 +16,7 @@ from tests.e2e.helpers import DATE, DECIMAL, assert_error, cash, create, day, li
 GRANT_FIELDS = {
     "id", "accountId", "customerId", "name", "type", "currency", "metricId", "originalAmount",
     "currentBalance", "pendingAmount", "costOfCredit", "pricePerUnit", "category", "priority",
-    "taxRateId", "effectiveAt", "effectiveDate", "expiresAt", "expiryDate", "status", "reason",
+    "taxRateId", "taxRate", "effectiveAt", "effectiveDate", "expiresAt", "expiryDate", "status", "reason",
     "metadata", "applicability", "invoiceRequested", "scheduleId", "createdAt", "updatedAt",
     "voidedAt", "voidReason", "expiredAt",
 }

@@ -31,7 +31,7 @@ def test_granted_carries_the_grant_view_and_invoice_request():
     assert granted.type == ev.GRANTED and granted.grantId == granted.data.grant.id
     assert granted.data.grant.invoiceRequested is True and granted.data.grant.originalAmount == "50.00"
     assert invoice.type == ev.INVOICE_REQUESTED
-    assert invoice.data.model_dump() == {"costOfCredit": "50.00", "currency": "USD", "taxRateId": "txr_vat20",
+    assert invoice.data.model_dump() == {"costOfCredit": "50.00", "currency": "USD", "taxRateId": "txr_vat20", "taxRate": None,
                                          "name": "On-boarding credits", "type": "CASH", "originalAmount": "50.00",
                                          "metricId": None}
 

@@ -21,7 +21,7 @@ def repository():
 def grant_service():
     from credits.services.grants import GrantService
 
-    return GrantService(repository(), attempts=get_settings().max_write_attempts)
+    return GrantService(repository(), attempts=get_settings().max_write_attempts, tax_rates=tax_rate_store())
 
 
 @lru_cache(maxsize=1)
@@ -44,6 +44,29 @@ def schedule_service():
     from credits.store.schedules_store import ScheduleStore
 
     return ScheduleService(ScheduleStore(repository()))
+
+
+@lru_cache(maxsize=1)
+def tax_rate_store():
+    from credits.store.tax_rates_store import DynamoTaxRateStore
+
+    return DynamoTaxRateStore(repository())
+
+
+@lru_cache(maxsize=1)
+def tax_rate_service():
+    from credits.services.tax_rates import TaxRateService
+
+    return TaxRateService(tax_rate_store())
+
+
+@lru_cache(maxsize=1)
+def customer_service():
+    from credits.services.customers import CustomerService
+    from credits.store.customers_store import DynamoCustomerDirectory
+
+    repo = repository()
+    return CustomerService(repo, DynamoCustomerDirectory(repo))
 
 
 @lru_cache(maxsize=1)
@@ -92,8 +115,9 @@ def publisher():
     return EventBridgePublisher(get_settings())
 
 
-_CACHED = (repository, grant_service, query_service, application_service, schedule_service, stripe_queries,
-           expiry_service, recovery_service, idempotency_persistence, publisher)
+_CACHED = (repository, grant_service, query_service, application_service, schedule_service, tax_rate_store,
+           tax_rate_service, customer_service, stripe_queries, expiry_service, recovery_service,
+           idempotency_persistence, publisher)
 
 
 def reset() -> None:

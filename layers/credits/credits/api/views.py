@@ -10,19 +10,24 @@ from credits.domain.application_rules import visible_status
 from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import BurnLine, summarize
 from credits.domain.clock import expiry_date_of, to_iso
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord
+from credits.domain.customer_rules import CustomerSummary as CustomerSummaryRecord
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
 from credits.models.api import (
     Allocation,
     Application,
     ApplicationLine,
     BalanceRow,
     CreditBalance,
+    CustomerList,
+    CustomerSummary,
     Grant,
     GrantList,
     LedgerEntry,
     LedgerEntryList,
     Pagination,
     Schedule,
+    TaxRate,
+    TaxRateList,
 )
 
 
@@ -54,6 +59,7 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
         currentBalance=amt(grant.balance_at(now)), pendingAmount=amt(grant.pending_amount), costOfCredit=cost,
         pricePerUnit=money.format_price(grant.price_per_unit) if grant.price_per_unit is not None else None,
         category=grant.category, priority=grant.priority, taxRateId=grant.tax_rate_id,
+        taxRate=dict(grant.tax_rate) if grant.tax_rate is not None else None,
         effectiveAt=to_iso(grant.effective_at), effectiveDate=grant.effective_at.date().isoformat(),
         expiresAt=to_iso(grant.expires_at),
         expiryDate=d.isoformat() if (d := expiry_date_of(grant.expires_at)) else None,
@@ -110,6 +116,24 @@ def balance_row(row: BalanceTotals) -> BalanceRow:
 
 def balance_view(customer_id: str, rows: list[BalanceTotals], now: datetime) -> CreditBalance:
     return CreditBalance(customerId=customer_id, asOf=to_iso(now), balances=[balance_row(r) for r in rows])
+
+
+def customer_view(summary: CustomerSummaryRecord) -> CustomerSummary:
+    return CustomerSummary(customerId=summary.customer_id, balances=[balance_row(r) for r in summary.balances],
+                           grantCount=summary.grant_count, lastActivityAt=to_iso(summary.last_activity_at))
+
+
+def customer_list_view(page: Page) -> CustomerList:
+    return CustomerList(items=[customer_view(c) for c in page.items], pagination=pagination(page))
+
+
+def tax_rate_view(rate: TaxRateRecord) -> TaxRate:
+    return TaxRate(id=rate.id, name=rate.name, percentage=rate.percentage, inclusive=rate.inclusive,
+                   active=rate.active, createdAt=to_iso(rate.created_at), updatedAt=to_iso(rate.updated_at))
+
+
+def tax_rate_list_view(page: Page) -> TaxRateList:
+    return TaxRateList(items=[tax_rate_view(r) for r in page.items], pagination=pagination(page))
 
 
 def application_view(app: ApplicationRecord) -> Application:

@@ -47,3 +47,7 @@ def new_entry_id() -> str:
 
 def new_schedule_id() -> str:
     return f"cgs_{ulid()}"
+
+
+def new_tax_rate_id() -> str:
+    return f"txr_{ulid()}"

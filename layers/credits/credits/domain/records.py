@@ -54,6 +54,8 @@ class GrantRecord:
     version: int = 0
     # Decimal places the grant's amount was given with: its amounts are shown at that scale.
     amount_scale: int | None = None
+    # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named at creation.
+    tax_rate: dict[str, str] | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -158,3 +160,29 @@ class ScheduleRecord:
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class TaxRateRecord:
+    """One of the account's tax rates (`/tax-rates`): a grant's taxRateId may name one."""
+
+    id: str
+    account_id: str
+    name: str
+    percentage: str  # a plain decimal string, 0-100, as given (domain/tax_rate_rules.parse_percentage)
+    inclusive: bool
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def evolve(self, **changes: Any) -> TaxRateRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEntry:
+    """The account's customer directory: one entry per customer that ever had a ledger entry."""
+
+    account_id: str
+    customer_id: str
+    last_activity_at: datetime

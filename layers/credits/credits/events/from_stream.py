@@ -110,8 +110,8 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
         events.append(GrantedEvent(id=event_id(pk, sk, GRANTED), **base, data=GrantedData(grant=grant)))
         if grant.invoiceRequested:
             events.append(InvoiceRequestedEvent(id=event_id(pk, sk, INVOICE_REQUESTED), **base, data=InvoiceRequestedData(
-                costOfCredit=grant.costOfCredit, currency=grant.currency, taxRateId=grant.taxRateId, name=grant.name,
-                type=grant.type, originalAmount=grant.originalAmount, metricId=grant.metricId)))
+                costOfCredit=grant.costOfCredit, currency=grant.currency, taxRateId=grant.taxRateId, taxRate=grant.taxRate,
+                name=grant.name, type=grant.type, originalAmount=grant.originalAmount, metricId=grant.metricId)))
     elif kind == "VOIDED":
         events.append(VoidedEvent(id=event_id(pk, sk, VOIDED), **base,
                                   data=VoidedData(**amounts, reason=entry.reason, invoiceId=entry.invoice_id)))

@@ -180,6 +180,8 @@ class Grant(BaseModel):
     category: Literal["PAID", "PROMOTIONAL"]
     priority: int
     taxRateId: str | None
+    # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named when the grant was made.
+    taxRate: dict[str, str] | None = None
     effectiveAt: str
     effectiveDate: str
     expiresAt: str | None
@@ -379,6 +381,48 @@ class CreditReport(BaseModel):
     rows: list[ReportRow]
 
 
+# ------------------------------------------------------------------ customers and tax rates (the console)
+
+
+class CustomerSummary(BaseModel):
+    customerId: str
+    balances: list[BalanceRow]
+    grantCount: int
+    lastActivityAt: str
+
+
+class CustomerList(BaseModel):
+    items: list[CustomerSummary]
+    pagination: Pagination
+
+
+class CreateTaxRateRequest(StrictModel):
+    name: Name
+    percentage: DecimalString = Field(description="0-100, up to 4 fractional digits, e.g. \"20\" or \"8.875\"")
+    inclusive: Annotated[bool, Field(strict=True)] = False
+    active: Annotated[bool, Field(strict=True)] = True
+
+
+class UpdateTaxRateRequest(StrictModel):
+    name: Name | None = None
+    active: Annotated[bool | None, Field(strict=True)] = None
+
+
+class TaxRate(BaseModel):
+    id: str
+    name: str
+    percentage: str
+    inclusive: bool
+    active: bool
+    createdAt: str
+    updatedAt: str
+
+
+class TaxRateList(BaseModel):
+    items: list[TaxRate]
+    pagination: Pagination
+
+
 # ====================================================================== GET query strings
 
 
@@ -416,3 +460,7 @@ class ReportQuery(StrictModel):
     customerId: Identifier | None = None
     type: GrantType | None = None
     currency: SupportedCurrency | None = None
+
+
+class CustomerListQuery(PageQuery):
+    customerIdPrefix: Identifier | None = None

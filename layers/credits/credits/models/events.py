@@ -98,6 +98,7 @@ class InvoiceRequestedData(_Data):
     costOfCredit: str
     currency: str | None
     taxRateId: str | None
+    taxRate: dict[str, str] | None = None
     name: str
     type: GrantType
     originalAmount: str

@@ -20,21 +20,26 @@ from credits.domain.grant_rules import (
     void_grant,
 )
 from credits.domain.records import ZERO, GrantRecord, LedgerRecord
+from credits.domain.tax_rate_rules import may_name_tax_rate, snapshot
 from credits.models.api import CreateGrantRequest, UpdateGrantRequest
 from credits.services.balances import reader_for
-from credits.services.ports import Repository
+from credits.services.ports import Repository, TaxRateStore
 from credits.services.retry import with_retries
 
 
 class GrantService:
-    def __init__(self, repo: Repository, *, attempts: int = 30, clock: Callable[[], datetime] | None = None):
+    def __init__(self, repo: Repository, *, attempts: int = 30, clock: Callable[[], datetime] | None = None,
+                 tax_rates: TaxRateStore | None = None):
         self.repo = repo
+        self.tax_rates = tax_rates  # a grant whose taxRateId names one of them keeps its snapshot
         self.attempts = attempts
         self.clock = clock or utcnow
 
     def create(self, account_id: str, body: CreateGrantRequest) -> GrantRecord:
         now = self.clock()
         grant = build_grant(account_id, body, now)
+        if self.tax_rates is not None and may_name_tax_rate(grant.tax_rate_id):
+            grant = grant.evolve(tax_rate=snapshot(self.tax_rates.get_tax_rate(account_id, grant.tax_rate_id)))
         # Nothing is written unless all is: a transaction that met another on a shared counter
         # item is simply sent again.
         with_retries(lambda: self.repo.create_grant(grant, granted_entry(grant, now)), self.attempts,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord
+from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,30 @@ class ScheduleStore(Protocol):
     def advance(self, schedule: ScheduleRecord, expected_index: int, next_index: int, next_at: datetime | None,
                 now: datetime) -> None: ...
     def cancel(self, canceled: ScheduleRecord) -> None: ...
+
+
+class CustomerDirectory(Protocol):
+    """The account's customers with credits (adapter: store/customers_store.py). The repository
+    moves a customer forward after each committed write of its ledger entries."""
+
+    def list_customers(self, account_id: str, *, prefix: str | None, limit: int, after: str | None,
+                       before: str | None) -> Page:
+        """A Page of CustomerEntry: with `prefix`, the customers whose id starts with it, in id
+        order; without, the most recent activity first."""
+        ...
+
+
+class TaxRateStore(Protocol):
+    """The account's tax rates (adapter: store/tax_rates_store.py)."""
+
+    def put_new_tax_rate(self, rate: TaxRateRecord) -> None: ...
+    def get_tax_rate(self, account_id: str, tax_rate_id: str) -> TaxRateRecord | None: ...
+    def update_tax_rate(self, account_id: str, tax_rate_id: str, changes: dict[str, Any]) -> TaxRateRecord | None:
+        """Set the record fields in `changes` on an existing rate; None when there is none."""
+        ...
+    def list_tax_rates(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
+        """A Page of TaxRateRecord, oldest first."""
+        ...
 
 
 class SweepStore(Protocol):

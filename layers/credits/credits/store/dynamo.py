@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from credits.domain.clock import to_iso
+from credits.domain.customer_rules import latest_activity
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
 from credits.domain.ids import ulid_floor
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
@@ -67,6 +68,28 @@ class DynamoRepository:
             raise
         except client.exceptions.TransactionConflictException as exc:
             raise ConcurrentUpdate("transaction conflict") from exc
+        self._note_activity(operations)
+
+    def _note_activity(self, operations: list[dict[str, Any]]) -> None:
+        """After a committed write: move each customer it put ledger entries for to the top of the
+        account's customer directory (GET /customers). Only ever forwards: a late writer never
+        moves a customer back."""
+        entries = [mapping.item_to_entry(item) for item in
+                   (from_wire(op["Put"]["Item"]) for op in operations if "Put" in op) if mapping.is_ledger_item(item)]
+        for (account_id, customer_id), instant in latest_activity(entries).items():
+            at = to_iso(instant)
+            try:
+                self.client.update_item(
+                    TableName=self.table, Key=to_wire(keys.customer_dir_key(account_id, customer_id)),
+                    UpdateExpression="SET entity = :e, accountId = :a, customerId = :c, lastActivityAt = :t, "
+                                     "GSI1PK = :g, GSI1SK = :s, firstActivityAt = if_not_exists(firstActivityAt, :t)",
+                    ConditionExpression="attribute_not_exists(lastActivityAt) OR lastActivityAt < :t",
+                    ExpressionAttributeValues=to_wire({
+                        ":e": "CUSTOMER", ":a": account_id, ":c": customer_id, ":t": at,
+                        ":g": keys.customers_pk(account_id), ":s": keys.customer_activity_sk(at, customer_id)}),
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                pass
 
     def _put(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None,
              names: dict[str, str] | None = None) -> dict[str, Any]:

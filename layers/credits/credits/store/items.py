@@ -9,7 +9,7 @@ from typing import Any
 
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord
+from credits.domain.records import ApplicationRecord, CustomerEntry, GrantRecord, LedgerRecord, TaxRateRecord
 from credits.store import keys
 
 
@@ -35,6 +35,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "category": grant.category,
         "priority": grant.priority,
         "taxRateId": grant.tax_rate_id,
+        "taxRate": dict(grant.tax_rate) if grant.tax_rate is not None else None,
         "effectiveAt": to_iso(grant.effective_at),
         "expiresAt": to_iso(grant.expires_at),
         "reason": grant.reason,
@@ -98,6 +99,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         category=item["category"],
         priority=int(item["priority"]),
         tax_rate_id=item.get("taxRateId"),
+        tax_rate=dict(item["taxRate"]) if item.get("taxRate") else None,
         effective_at=_dt(item["effectiveAt"]),
         expires_at=from_iso(item.get("expiresAt")),
         reason=item.get("reason"),
@@ -207,3 +209,40 @@ def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
         transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
         created_by=item.get("createdBy"),
     )
+
+
+def is_ledger_item(item: dict[str, Any]) -> bool:
+    return item.get("entity") == "LEDGER"
+
+
+def item_to_customer_entry(item: dict[str, Any]) -> CustomerEntry:
+    return CustomerEntry(account_id=item["accountId"], customer_id=item["customerId"],
+                         last_activity_at=_dt(item["lastActivityAt"]))
+
+
+# Record field -> item attribute of a tax rate (what PATCH /tax-rates/{id} may change, and more).
+TAX_RATE_ATTRIBUTES = {"name": "name", "active": "active", "updated_at": "updatedAt"}
+
+
+def tax_rate_to_item(rate: TaxRateRecord) -> dict[str, Any]:
+    return {
+        **keys.tax_rate_key(rate.account_id, rate.id),
+        "entity": "TAXRATE",
+        "id": rate.id,
+        "accountId": rate.account_id,
+        "name": rate.name,
+        "percentage": rate.percentage,
+        "inclusive": rate.inclusive,
+        "active": rate.active,
+        "createdAt": to_iso(rate.created_at),
+        "updatedAt": to_iso(rate.updated_at),
+        "GSI1PK": keys.account_tax_rates_gsi1pk(rate.account_id),
+        "GSI1SK": rate.id,
+    }
+
+
+def item_to_tax_rate(item: dict[str, Any]) -> TaxRateRecord:
+    return TaxRateRecord(id=item["id"], account_id=item["accountId"], name=item["name"],
+                         percentage=item["percentage"], inclusive=bool(item["inclusive"]),
+                         active=bool(item["active"]), created_at=_dt(item["createdAt"]),
+                         updated_at=_dt(item["updatedAt"]))

@@ -43,6 +43,27 @@ def schedule_key(account_id: str, schedule_id: str) -> dict[str, str]:
     return {"PK": f"ACCT#{account_id}#SCHEDULE#{schedule_id}", "SK": "SCHEDULE"}
 
 
+def customers_pk(account_id: str) -> str:
+    """The account's customer directory (one item per customer; also its GSI1PK)."""
+    return f"ACCT#{account_id}#CUSTOMERS"
+
+
+CUSTOMER_SK_PREFIX = "CUST#"
+
+
+def customer_dir_key(account_id: str, customer_id: str) -> dict[str, str]:
+    return {"PK": customers_pk(account_id), "SK": f"{CUSTOMER_SK_PREFIX}{customer_id}"}
+
+
+def customer_activity_sk(last_activity_iso: str, customer_id: str) -> str:
+    """GSI1SK of a directory item: newest activity first is a descending Query."""
+    return f"{last_activity_iso}#{customer_id}"
+
+
+def tax_rate_key(account_id: str, tax_rate_id: str) -> dict[str, str]:
+    return {"PK": f"ACCT#{account_id}#TAXRATE#{tax_rate_id}", "SK": "TAXRATE"}
+
+
 def api_key_key(key_hash: str) -> dict[str, str]:
     return {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY"}
 
@@ -120,6 +141,10 @@ def account_schedules_gsi1pk(account_id: str) -> str:
 
 
 # ---- GSI2: due work (sparse): grants holding a balance that expire, schedules to run
+def account_tax_rates_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#TAXRATES"
+
+
 def expiry_gsi2pk(shard: int) -> str:
     return f"EXPIRY#{shard}"
 
