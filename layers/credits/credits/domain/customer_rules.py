@@ -22,14 +22,15 @@ class CustomerSummary:
     last_activity_at: datetime
 
 
-def latest_activity(entries: Iterable[LedgerRecord]) -> dict[tuple[str, str], datetime]:
-    """(account, customer) -> the latest instant among the ledger entries of one write: where
-    each customer it touched moves to in the directory (only ever forwards)."""
-    latest: dict[tuple[str, str], datetime] = {}
+def latest_activity(entries: Iterable[LedgerRecord]) -> dict[tuple[str, str], LedgerRecord]:
+    """(account, customer) -> the latest ledger entry of one write for each customer it touched:
+    where that customer moves to in the directory (only ever forwards). Entry ids are ULIDs, so
+    they order writes at millisecond resolution where `createdAt` (seconds) would tie."""
+    latest: dict[tuple[str, str], LedgerRecord] = {}
     for entry in entries:
         key = (entry.account_id, entry.customer_id)
-        if key not in latest or entry.created_at > latest[key]:
-            latest[key] = entry.created_at
+        if key not in latest or entry.id > latest[key].id:
+            latest[key] = entry
     return latest
 
 

@@ -4,7 +4,8 @@
 Key design (README "Key design"): one item per customer that ever had a ledger entry,
 PK `ACCT#<a>#CUSTOMERS`, SK `CUST#<customerId>` (base table: `customerIdPrefix` is a
 begins_with Query on SK, in id order), with GSI1PK `ACCT#<a>#CUSTOMERS` and GSI1SK
-`<lastActivityAt>#<customerId>` (GSI1, newest activity first: a Query, never a Scan)."""
+`<id of its latest ledger entry>#<customerId>` (GSI1, newest activity first: a Query, never a
+Scan; ULIDs order writes to the millisecond, where lastActivityAt's seconds would tie)."""
 
 from __future__ import annotations
 

@@ -76,17 +76,18 @@ class DynamoRepository:
         moves a customer back."""
         entries = [mapping.item_to_entry(item) for item in
                    (from_wire(op["Put"]["Item"]) for op in operations if "Put" in op) if mapping.is_ledger_item(item)]
-        for (account_id, customer_id), instant in latest_activity(entries).items():
-            at = to_iso(instant)
+        for (account_id, customer_id), entry in latest_activity(entries).items():
+            at = to_iso(entry.created_at)
             try:
                 self.client.update_item(
                     TableName=self.table, Key=to_wire(keys.customer_dir_key(account_id, customer_id)),
                     UpdateExpression="SET entity = :e, accountId = :a, customerId = :c, lastActivityAt = :t, "
-                                     "GSI1PK = :g, GSI1SK = :s, firstActivityAt = if_not_exists(firstActivityAt, :t)",
-                    ConditionExpression="attribute_not_exists(lastActivityAt) OR lastActivityAt < :t",
+                                     "lastEntryId = :id, GSI1PK = :g, GSI1SK = :s, "
+                                     "firstActivityAt = if_not_exists(firstActivityAt, :t)",
+                    ConditionExpression="attribute_not_exists(lastEntryId) OR lastEntryId < :id",
                     ExpressionAttributeValues=to_wire({
-                        ":e": "CUSTOMER", ":a": account_id, ":c": customer_id, ":t": at,
-                        ":g": keys.customers_pk(account_id), ":s": keys.customer_activity_sk(at, customer_id)}),
+                        ":e": "CUSTOMER", ":a": account_id, ":c": customer_id, ":t": at, ":id": entry.id,
+                        ":g": keys.customers_pk(account_id), ":s": keys.customer_activity_sk(entry.id, customer_id)}),
                 )
             except self.client.exceptions.ConditionalCheckFailedException:
                 pass

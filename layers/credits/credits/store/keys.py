@@ -55,9 +55,10 @@ def customer_dir_key(account_id: str, customer_id: str) -> dict[str, str]:
     return {"PK": customers_pk(account_id), "SK": f"{CUSTOMER_SK_PREFIX}{customer_id}"}
 
 
-def customer_activity_sk(last_activity_iso: str, customer_id: str) -> str:
-    """GSI1SK of a directory item: newest activity first is a descending Query."""
-    return f"{last_activity_iso}#{customer_id}"
+def customer_activity_sk(last_entry_id: str, customer_id: str) -> str:
+    """GSI1SK of a directory item: its latest ledger entry's id (a ULID: time-ordered to the
+    millisecond), so newest activity first is a descending Query."""
+    return f"{last_entry_id}#{customer_id}"
 
 
 def tax_rate_key(account_id: str, tax_rate_id: str) -> dict[str, str]:
