@@ -19,6 +19,7 @@ class InMemoryRepository:
         self.entries: list[LedgerRecord] = []
         self.applications: dict[tuple[str, str], ApplicationRecord] = {}
         self.api_keys: dict[str, str] = {}
+        self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
         self._lock = threading.RLock()
 
     # ---- api keys
@@ -53,11 +54,19 @@ class InMemoryRepository:
         elif current is None or current.version != expected:
             raise ConcurrentUpdate("version")
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
         with self._lock:
+            if request_key is not None and (grant.account_id, request_key) in self.claims:
+                raise ConcurrentUpdate("request key already claimed")
             self._check_version(grant, None)
             self.grants[(grant.account_id, grant.id)] = grant
             self.entries.append(entry)
+            if request_key is not None:
+                self.claims[(grant.account_id, request_key)] = grant.id
+
+    def claimed_grant(self, account_id: str, request_key: str) -> GrantRecord | None:
+        grant_id = self.claims.get((account_id, request_key))
+        return self.grants.get((account_id, grant_id)) if grant_id else None
 
     def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=()) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from credits.api.resolver import account_id, lambda_entry, make_resolver
+from credits.api.resolver import account_id, lambda_entry, make_resolver, request_key
 from credits.api.routes import console as console_routes
 from credits.api.routes import schedules as schedule_routes
 from credits.api.stripe import routes as stripe_routes
@@ -24,7 +24,7 @@ app.include_router(console_routes.grant_router)
 @app.post("/credit-grants", status_code=201, summary="Create a credit grant")
 def create_grant(body: Annotated[CreateGrantRequest, Body()]) -> Grant:
     service = grant_service()
-    return grant_view(service.create(account_id(app), body), service.clock())
+    return grant_view(service.create(account_id(app), body, request_key=request_key(app)), service.clock())
 
 
 @app.patch("/credit-grants/<grantId>", summary="Update a credit grant's name, metadata, priority or expiry")

@@ -1,7 +1,10 @@
 """PublisherFunction: the table's stream -> the contract's events on the EventBridge bus.
 
 Each record is one committed write; a record whose events the bus does not accept raises, so it
-is reported in batchItemFailures and redelivered (with the same event ids) — nothing else."""
+is reported in batchItemFailures and redelivered (with the same event ids) — nothing else. A
+committed ledger entry also moves its customer forward in the customer directory (GET
+/customers), here rather than on the request path; that write only ever moves forward, so a
+redelivery does no harm."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from credits.container import publisher
-from credits.events.from_stream import events_from_stream_record
+from credits.container import customer_service, publisher
+from credits.events.from_stream import events_from_stream_record, ledger_entries_of
 from credits.publish import PublishFailed
 from credits.telemetry import count, instrument
 
@@ -18,6 +21,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> int:
+    customer_service().note_activity(ledger_entries_of(record))
     events = events_from_stream_record(record)
     if events and not all(publisher().publish(events)):
         raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from tests.e2e.helpers import day
+
+
+def _directory_shows(api, prefix: str, ready, bound_seconds: float = 60.0) -> dict:
+    """The customer directory is written from the table stream (PublisherFunction), moments after
+    the write: read it until `ready(body)` holds (an upper bound on waiting, never a timing
+    asserted)."""
+    deadline = time.monotonic() + bound_seconds
+    while True:
+        r = api("GET", "/customers", params={"customerIdPrefix": prefix})
+        assert r.status_code == 200, r.text
+        if ready(r.json()) or time.monotonic() > deadline:
+            return r.json()
+        time.sleep(0.2)
 
 
 def _grant(api, customer: str, amount: str = "10.00", **extra):
@@ -20,9 +34,7 @@ def test_customers_most_recent_activity_first_with_balances_and_prefix(api):
     _grant(api, first, "10.00")
     _grant(api, second, "5.00")
     _grant(api, second, "2.50")
-    r = api("GET", "/customers", params={"customerIdPrefix": prefix})
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = _directory_shows(api, prefix, lambda b: len(b["items"]) == 2)
     assert [c["customerId"] for c in body["items"]] == [first, second]  # a prefix lists in id order
     assert body["pagination"]["totalResultSize"] == 2
     by_id = {c["customerId"]: c for c in body["items"]}
@@ -30,7 +42,9 @@ def test_customers_most_recent_activity_first_with_balances_and_prefix(api):
     assert by_id[second]["balances"][0]["available"] == "7.50"
     # Activity on the first customer moves it ahead of the second in the unfiltered list (other
     # tests' customers may be interleaved: page until both are seen).
-    _grant(api, first, "1.00")
+    moved = _grant(api, first, "1.00")
+    _directory_shows(api, prefix, lambda b: any(c["customerId"] == first and c["lastActivityAt"] >= moved["createdAt"]
+                                                  and c["grantCount"] == 2 for c in b["items"]))
     order, after = [], None
     while len(order) < 2:
         page = api("GET", "/customers", params={"limit": 100, **({"after": after} if after else {})}).json()
@@ -49,6 +63,7 @@ def test_customers_pages_visit_every_customer_once(api):
     made = {f"{prefix}_{i}" for i in range(5)}
     for customer in sorted(made):
         _grant(api, customer)
+    _directory_shows(api, prefix, lambda b: b["pagination"]["totalResultSize"] == len(made))
     seen, after = [], None
     while True:
         params = {"customerIdPrefix": prefix, "limit": 2, **({"after": after} if after else {})}
@@ -63,6 +78,7 @@ def test_customers_pages_visit_every_customer_once(api):
 def test_customers_other_account_sees_nothing_and_bad_input_is_400(api):
     prefix = f"cus_iso{uuid.uuid4().hex[:8]}"
     _grant(api, f"{prefix}_x")
+    _directory_shows(api, prefix, lambda b: len(b["items"]) == 1)
     assert api("GET", "/customers", key="key_b", params={"customerIdPrefix": prefix}).json()["items"] == []
     for params, field in (({"limit": "0"}, "limit"), ({"after": "garbage"}, "after"),
                           ({"customerIdPrefix": "<script>"}, "customerIdPrefix")):

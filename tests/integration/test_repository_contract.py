@@ -236,3 +236,37 @@ def test_reports_from_snapshots_on_dynamodb_local(table):
         assert report(repo, "acct_rep", start, end, customer_id=customer, now=later).rows == expected
     usage = next(r for r in report(repo, "acct_rep", start, end, now=later).rows if r.type == "USAGE")
     assert (usage.applied, usage.released, usage.outstanding, usage.outstandingValue) == ("300", "300", "2000", "4.00")
+
+
+def test_a_create_repeated_under_its_request_key_returns_the_first_grant(repo):
+    """The Idempotency-Key record can be lost after the grant committed (a fault on its save, then
+    its in-progress record expiring): the grant's own create-once claim still makes a repeat
+    return the first grant, with one GRANTED entry and one count."""
+    grants = GrantService(repo)
+    body = CreateGrantRequest(customerId="cus_claim", name="g", type="CASH", amount="10.00", currency="USD")
+    first = grants.create(ACCOUNT, body, request_key="POST /credit-grants#key-1")
+    again = grants.create(ACCOUNT, body, request_key="POST /credit-grants#key-1")
+    other = grants.create(ACCOUNT, body, request_key="POST /credit-grants#key-2")
+    unkeyed = grants.create(ACCOUNT, body)
+    assert again.id == first.id and len({first.id, other.id, unkeyed.id}) == 3
+    assert repo.claimed_grant(ACCOUNT, "POST /credit-grants#key-1").id == first.id
+    assert repo.claimed_grant("acct_other", "POST /credit-grants#key-1") is None
+    made = [g for g in repo.customer_grants(ACCOUNT, "cus_claim")]
+    assert sorted(g.id for g in made) == sorted({first.id, other.id, unkeyed.id})
+    entries = repo.list_ledger(ACCOUNT, "cus_claim", LedgerQuery(limit=100)).items
+    assert sorted(e.grant_id for e in entries if e.type == "GRANTED") == sorted(g.id for g in made)
+    page = repo.list_grants(ACCOUNT, GrantQuery(customer_id="cus_claim", limit=100), datetime.now(UTC))
+    assert page.total == 3
+
+
+def test_concurrent_creates_under_one_request_key_make_one_grant(table):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from credits.container import repository
+
+    grants = GrantService(repository())
+    body = CreateGrantRequest(customerId="cus_claim_race", name="g", type="CASH", amount="1.00", currency="USD")
+    with ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda _: grants.create(ACCOUNT, body, request_key="POST /credit-grants#race"), range(8)))
+    assert len({g.id for g in made}) == 1
+    assert [g.id for g in repository().customer_grants(ACCOUNT, "cus_claim_race")] == [made[0].id]

@@ -12,6 +12,7 @@ from credits import container
 from credits.events.from_stream import events_from_stream_record
 from moto import mock_aws
 
+from local.template import create_table
 from tests.unit.event_samples import every_event_record, grant_item, ledger_items, stream_record
 from tests.unit.test_publishing import STREAM_TYPES, load_publisher_handler
 
@@ -27,6 +28,8 @@ def aws(monkeypatch):
     monkeypatch.delenv("EVENTS_ENDPOINT_URL", raising=False)
     container.reset()
     with mock_aws():
+        # The publisher also moves customers forward in the directory (an UpdateItem on the table).
+        create_table(boto3.client("dynamodb"), "credits-publisher-test")
         events = boto3.client("events")
         sqs = boto3.client("sqs")
         events.create_event_bus(Name="credits-test")

@@ -48,12 +48,22 @@ def test_a_failing_publish_reports_exactly_that_record(settings_env, monkeypatch
             return [e.type != ev.VOIDED for e in events]
 
     monkeypatch.setattr(module, "publisher", lambda: Flaky())
+    noted = []
+
+    class Directory:
+        def note_activity(self, entries):
+            noted.extend(entries)
+
+    monkeypatch.setattr(module, "customer_service", lambda: Directory())
     records = every_event_record()
     voided_seq = next(r["dynamodb"]["SequenceNumber"] for r in records
                       if any(e.type == ev.VOIDED for e in events_from_stream_record(r)))
     response = module.lambda_handler({"Records": records}, None)
     assert response == {"batchItemFailures": [{"itemIdentifier": voided_seq}]}
     assert {e.type for e in published} == STREAM_TYPES  # the other records were all published
+    # Every committed ledger entry also moved its customer forward in the directory.
+    assert len(noted) == sum(1 for r in records if r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "LEDGER")
+    assert noted and all(e.id.startswith("cbtxn_") for e in noted)
 
 
 class _FakeClient:

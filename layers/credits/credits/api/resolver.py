@@ -92,6 +92,15 @@ def make_resolver() -> APIGatewayRestResolver:
     return app
 
 
+def request_key(app: APIGatewayRestResolver) -> str | None:
+    """The request's Idempotency-Key with its route, for a create that must happen once even when
+    the Idempotency-Key record is lost (services/grants.py), or None without a key."""
+    key = app.current_event.get_header_value("Idempotency-Key")
+    if not key:
+        return None
+    return f"{app.current_event.http_method} {app.current_event.resource}#{key}"
+
+
 def account_id(app: APIGatewayRestResolver) -> str:
     """The account comes from the authorizer's context only, never from the request."""
     context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}

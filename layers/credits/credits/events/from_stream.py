@@ -46,21 +46,32 @@ from credits.store.items import item_to_entry
 # ====================================================================== stream record → events
 
 
-def events_from_stream_record(record: Any) -> list[BaseEvent]:
-    """The events a table stream record publishes: an INSERT of a ledger entry or a notice item;
-    every other record (grant updates, applications, idempotency, TTL deletions…) publishes none.
+def inserted_image(record: Any) -> dict[str, Any] | None:
+    """The new item of a stream record that INSERTed one (plain Python values), else None.
     `record` is the Lambda stream record as a dict, or a Powertools DynamoDBRecord."""
     raw = record.raw_event if isinstance(record, DynamoDBRecord) else record
     if raw.get("eventName") != "INSERT":
-        return []
+        return None
     new_image = (raw.get("dynamodb") or {}).get("NewImage") or {}
-    image = DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(new_image)}}).dynamodb.new_image  # type: ignore[union-attr]
+    return DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(new_image)}}).dynamodb.new_image  # type: ignore[union-attr]
+
+
+def events_from_stream_record(record: Any) -> list[BaseEvent]:
+    """The events a table stream record publishes: an INSERT of a ledger entry or a notice item;
+    every other record (grant updates, applications, idempotency, TTL deletions…) publishes none."""
+    image = inserted_image(record) or {}
     entity = image.get("entity")
     if entity == "LEDGER":
         return events_from_ledger_item(image)
     if entity == "NOTICE":
         return events_from_notice_item(image)
     return []
+
+
+def ledger_entries_of(record: Any) -> list[LedgerRecord]:
+    """The committed ledger entry a stream record INSERTed, as a record (none for other items)."""
+    image = inserted_image(record)
+    return [item_to_entry(image)] if image and image.get("entity") == "LEDGER" else []
 
 
 def _repair(value: Any) -> Any:

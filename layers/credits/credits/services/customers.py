@@ -14,7 +14,7 @@ from datetime import datetime
 from credits.domain.clock import utcnow
 from credits.domain.customer_rules import CustomerSummary, summarize
 from credits.domain.errors import InvalidRequest
-from credits.domain.records import CustomerEntry, Page
+from credits.domain.records import CustomerEntry, LedgerRecord, Page
 from credits.services.ports import CustomerDirectory, Repository
 
 # A page holds up to 100 customers: their grants are read this many at a time.
@@ -26,6 +26,11 @@ class CustomerService:
         self.repo = repo
         self.directory = directory
         self.clock = clock
+
+    def note_activity(self, entries: list[LedgerRecord]) -> None:
+        """From the table stream: committed ledger entries move their customers forward."""
+        if entries:
+            self.directory.note_activity(entries)
 
     def list(self, account_id: str, *, prefix: str | None, limit: int, after: str | None,
              before: str | None) -> Page:

@@ -35,15 +35,32 @@ class GrantService:
         self.attempts = attempts
         self.clock = clock or utcnow
 
-    def create(self, account_id: str, body: CreateGrantRequest) -> GrantRecord:
+    def create(self, account_id: str, body: CreateGrantRequest, *, request_key: str | None = None) -> GrantRecord:
+        """`request_key` (the caller's Idempotency-Key with its route, or a command's id) makes the
+        create happen once: a repeat returns the grant the first one made, even when the first
+        answer, or the Idempotency-Key record, was lost after the grant committed."""
         now = self.clock()
         grant = build_grant(account_id, body, now)
         if self.tax_rates is not None and may_name_tax_rate(grant.tax_rate_id):
             grant = grant.evolve(tax_rate=snapshot(self.tax_rates.get_tax_rate(account_id, grant.tax_rate_id)))
-        # Nothing is written unless all is: a transaction that met another on a shared counter
-        # item is simply sent again.
-        with_retries(lambda: self.repo.create_grant(grant, granted_entry(grant, now)), self.attempts,
-                     busy="too many grants are being created in this account at once; retry")
+        entry = granted_entry(grant, now)
+        attempted = False
+
+        def attempt() -> GrantRecord:
+            nonlocal attempted
+            # Nothing is written unless all is: a transaction that met another on a shared counter
+            # item, or on the key's claim, is looked at again (a claim means it was made already).
+            if attempted and request_key is not None:
+                made = self.repo.claimed_grant(account_id, request_key)
+                if made is not None:
+                    return made
+            attempted = True
+            self.repo.create_grant(grant, entry, request_key=request_key)
+            return grant
+
+        made = with_retries(attempt, self.attempts, busy="too many grants are being created in this account at once; retry")
+        if made is not grant:
+            return made
         telemetry.count("GrantsCreated")
         telemetry.amount(f"Granted{grant.type.title()}", grant.original_amount,
                          grant.currency if grant.type == "CASH" else None)

@@ -49,7 +49,13 @@ class Repository(Protocol):
         """Grants of one CASH currency / USAGE metric that may still be spent (balance > 0, not
         voided, expiry not written), lazily, in burn-down order (burndown.grant_sort_key)."""
         ...
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None: ...
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
+        """The grant, its GRANTED entry and, with `request_key`, its create-once claim: one
+        transaction that fails (ConcurrentUpdate) when the key is already claimed."""
+        ...
+    def claimed_grant(self, account_id: str, request_key: str) -> GrantRecord | None:
+        """The grant created under `request_key` (within a day), if any."""
+        ...
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
                    extra: Iterable[dict[str, Any]] = ()) -> None: ...
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None: ...
@@ -109,8 +115,12 @@ class ScheduleStore(Protocol):
 
 
 class CustomerDirectory(Protocol):
-    """The account's customers with credits (adapter: store/customers_store.py). The repository
-    moves a customer forward after each committed write of its ledger entries."""
+    """The account's customers with credits (adapter: store/customers_store.py), moved forward
+    from the table stream by each committed ledger entry."""
+
+    def note_activity(self, entries: list[LedgerRecord]) -> None:
+        """Move the customers of these committed entries forward (only ever forwards)."""
+        ...
 
     def list_customers(self, account_id: str, *, prefix: str | None, limit: int, after: str | None,
                        before: str | None) -> Page:

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from credits.domain.clock import to_iso
-from credits.domain.customer_rules import latest_activity
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
 from credits.domain.ids import ulid_floor
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
@@ -27,6 +26,8 @@ from credits.store.client import from_wire, make_client, to_wire
 
 _CLIENT_LOCK = threading.Lock()
 _MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
+# A grant's create-once claim lives as long as an Idempotency-Key record: a key reused later is a new request.
+CLAIM_SECONDS = 24 * 3600
 # How long after its request's instant a ledger entry's id may be minted: a Lambda timeout.
 _ID_AFTER_INSTANT = timedelta(minutes=15)
 class DynamoRepository:
@@ -68,29 +69,6 @@ class DynamoRepository:
             raise
         except client.exceptions.TransactionConflictException as exc:
             raise ConcurrentUpdate("transaction conflict") from exc
-        self._note_activity(operations)
-
-    def _note_activity(self, operations: list[dict[str, Any]]) -> None:
-        """After a committed write: move each customer it put ledger entries for to the top of the
-        account's customer directory (GET /customers). Only ever forwards: a late writer never
-        moves a customer back."""
-        entries = [mapping.item_to_entry(item) for item in
-                   (from_wire(op["Put"]["Item"]) for op in operations if "Put" in op) if mapping.is_ledger_item(item)]
-        for (account_id, customer_id), entry in latest_activity(entries).items():
-            at = to_iso(entry.created_at)
-            try:
-                self.client.update_item(
-                    TableName=self.table, Key=to_wire(keys.customer_dir_key(account_id, customer_id)),
-                    UpdateExpression="SET entity = :e, accountId = :a, customerId = :c, lastActivityAt = :t, "
-                                     "lastEntryId = :id, GSI1PK = :g, GSI1SK = :s, "
-                                     "firstActivityAt = if_not_exists(firstActivityAt, :t)",
-                    ConditionExpression="attribute_not_exists(lastEntryId) OR lastEntryId < :id",
-                    ExpressionAttributeValues=to_wire({
-                        ":e": "CUSTOMER", ":a": account_id, ":c": customer_id, ":t": at, ":id": entry.id,
-                        ":g": keys.customers_pk(account_id), ":s": keys.customer_activity_sk(entry.id, customer_id)}),
-                )
-            except self.client.exceptions.ConditionalCheckFailedException:
-                pass
 
     def _put(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None,
              names: dict[str, str] | None = None) -> dict[str, Any]:
@@ -189,8 +167,21 @@ class DynamoRepository:
         key = keys.account_count_key(grant.account_id, keys.count_shard_of(grant.id))
         return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}}]
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord) -> None:
-        self._transact(self.grant_creation_ops(grant, entry))
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
+        operations = self.grant_creation_ops(grant, entry)
+        if request_key is not None:
+            now = int(time.time())
+            claim = {**keys.grant_claim_key(grant.account_id, request_key), "entity": "GRANT_CLAIM",
+                     "grantId": grant.id, "expiration": now + CLAIM_SECONDS}
+            # An expired claim (DynamoDB's TTL deletes it within days) no longer holds the key.
+            operations.append(self._put(claim, "attribute_not_exists(PK) OR expiration < :now", {":now": now}))
+        self._transact(operations)
+
+    def claimed_grant(self, account_id: str, request_key: str) -> GrantRecord | None:
+        claim = self._get(keys.grant_claim_key(account_id, request_key))
+        if claim is None or int(claim.get("expiration", 0)) < int(time.time()):
+            return None
+        return self.get_grant(account_id, claim["grantId"])
 
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
                    extra: Iterable[dict[str, Any]] = ()) -> None:

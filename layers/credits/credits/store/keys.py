@@ -76,6 +76,14 @@ def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
 IDEMPOTENCY_PK = "IDEMPOTENCY"
 
 
+def grant_claim_key(account_id: str, request_key: str) -> dict[str, str]:
+    """The create-once claim of a grant made under a request key (an Idempotency-Key and its
+    route): written in the grant's own transaction, so a repeat finds its grant instead of making
+    a second one, whatever happened to the Idempotency-Key record."""
+    digest = hashlib.sha256(request_key.encode()).hexdigest()[:40]
+    return {"PK": f"ACCT#{account_id}#GRANTKEY#{digest}", "SK": "CLAIM"}
+
+
 def idempotency_pk(scope: str) -> str:
     """Idempotency records of one scope (an account and route, or a command type and account)."""
     return f"{IDEMPOTENCY_PK}#{scope}"

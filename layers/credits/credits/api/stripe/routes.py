@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
-from credits.api.resolver import account_id
+from credits.api.resolver import account_id, request_key
 from credits.api.stripe import view
 from credits.api.stripe.formbody import FormError, parse_form
 from credits.container import grant_service, stripe_queries
@@ -86,7 +86,8 @@ def _grant_response(grant: GrantRecord) -> dict[str, Any]:
 def stripe_create_grant() -> dict[str, Any]:
     body = view.create_request(_form(grant_router))
     account = account_id(grant_router)
-    return _grant_response(_stripe_errors(lambda: grant_service().create(account, body)))
+    key = request_key(grant_router)
+    return _grant_response(_stripe_errors(lambda: grant_service().create(account, body, request_key=key)))
 
 
 @grant_router.post("/v1/billing/credit_grants/<id>", summary="Stripe: update a credit grant's expiry or metadata")
