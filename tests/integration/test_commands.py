@@ -99,6 +99,19 @@ def test_same_event_twice_acts_once(published):
     assert len(grants()) == 1
 
 
+def test_a_grant_command_runs_once_even_without_its_idempotency_record(published):
+    """Powertools' record of the command can be lost after the grant committed (a fault on its
+    save): the grant's own create-once claim, keyed by the command id, still makes it once."""
+    from credits.events.commands import execute
+
+    detail = {"accountId": "acct_a", "grant": GRANT}
+    first = execute("Grant Credits", detail, "cmd-lost-record")
+    again = execute("Grant Credits", detail, "cmd-lost-record")
+    other = execute("Grant Credits", detail, "cmd-another")
+    assert first["id"] == again["id"] != other["id"]
+    assert len(grants()) == 2
+
+
 def test_same_id_with_another_detail_is_rejected(published):
     event = command("Grant Credits", {"accountId": "acct_a", "grant": GRANT})
     handle(event)

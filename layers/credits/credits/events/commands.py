@@ -46,30 +46,34 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # ====================================================================== domain calls (as the HTTP routes)
 
 
-def _grant(detail: GrantCreditsDetail) -> dict[str, Any]:
+def _grant(detail: GrantCreditsDetail, command_id: str) -> dict[str, Any]:
     service = grant_service()
-    return grant_view(service.create(detail.accountId, detail.grant), service.clock()).model_dump(mode="json")
+    # The command's id is its idempotency key: the grant is created once for it, even when the
+    # Powertools record of the command was lost after the grant committed.
+    grant = service.create(detail.accountId, detail.grant, request_key=f"command#{command_id}")
+    return grant_view(grant, service.clock()).model_dump(mode="json")
 
 
-def _void(detail: VoidCreditGrantDetail) -> dict[str, Any]:
+def _void(detail: VoidCreditGrantDetail, command_id: str) -> dict[str, Any]:
     service = grant_service()
     return grant_view(service.void(detail.accountId, detail.grantId, detail.reason), service.clock()).model_dump(mode="json")
 
 
-def _apply(detail: ApplyCreditsDetail) -> dict[str, Any]:
+def _apply(detail: ApplyCreditsDetail, command_id: str) -> dict[str, Any]:
     application, _created = application_service().apply(detail.accountId, detail.application)
     return application_view(application).model_dump(mode="json")
 
 
-def _settle(detail: InvoiceDetail) -> dict[str, Any]:
+def _settle(detail: InvoiceDetail, command_id: str) -> dict[str, Any]:
     return application_view(application_service().settle(detail.accountId, detail.invoiceId)).model_dump(mode="json")
 
 
-def _release(detail: InvoiceDetail) -> dict[str, Any]:
+def _release(detail: InvoiceDetail, command_id: str) -> dict[str, Any]:
     return application_view(application_service().release(detail.accountId, detail.invoiceId)).model_dump(mode="json")
 
 
-COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any], dict[str, Any]]]] = {
+# Each runs with the validated detail and the command's id.
+COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any, str], dict[str, Any]]]] = {
     GRANT_CREDITS: (GrantCreditsDetail, _grant),
     VOID_CREDIT_GRANT: (VoidCreditGrantDetail, _void),
     APPLY_CREDITS: (ApplyCreditsDetail, _apply),
@@ -90,7 +94,7 @@ def _invalid(message: str, field: str) -> CommandRejected:
     return CommandRejected(error_body("validation_error", message, [{"field": field, "message": message}]))
 
 
-def execute(detail_type: str, detail: Any) -> dict[str, Any]:
+def execute(detail_type: str, detail: Any, command_id: str) -> dict[str, Any]:
     """Validate `detail` for `detail_type` and run it. Raises CommandRejected (caller's fault)
     or anything else (transient)."""
     if detail_type not in COMMANDS:
@@ -104,7 +108,7 @@ def execute(detail_type: str, detail: Any) -> dict[str, Any]:
         message = "; ".join(d["message"] for d in details[:5]) or "invalid command"
         raise CommandRejected(error_body("validation_error", message, details)) from None
     try:
-        return run(parsed)
+        return run(parsed, command_id)
     except ServiceError as exc:
         if 400 <= exc.status < 500 and exc.retry_after is None:
             raise CommandRejected(exc.body()) from None
@@ -131,7 +135,7 @@ def _publish_failure(event: dict[str, Any], command_id: str, detail_type: str, b
 
 def _run(event: dict[str, Any], command_id: str, detail_type: str) -> dict[str, Any]:
     try:
-        return execute(detail_type, event.get("detail"))
+        return execute(detail_type, event.get("detail"), command_id)
     except CommandRejected as rejected:
         _publish_failure(event, command_id, detail_type, rejected.body)
         return rejected.body
