@@ -286,8 +286,8 @@ class CapturingRepository:
             def get_application(self, account_id: str, invoice_id: str):
                 return self.apps.get(invoice_id)
 
-            def create_grant(self, grant, entry) -> None:
-                super().create_grant(grant, entry)
+            def create_grant(self, grant, entry, *, request_key=None) -> None:
+                super().create_grant(grant, entry, request_key=request_key)
                 self.grants[grant.id] = grant
 
             def save_grant(self, grant, expected_version, entries=(), extra=()) -> None:
