@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from credits.container import customer_service, publisher
-from credits.events.from_stream import events_from_stream_record, ledger_entries_of
+from credits.events.from_stream import events_from_image, inserted_image, ledger_entries_in
 from credits.publish import PublishFailed
 from credits.telemetry import count, instrument
 
@@ -21,8 +21,9 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def record_handler(record: DynamoDBRecord) -> int:
-    customer_service().note_activity(ledger_entries_of(record))
-    events = events_from_stream_record(record)
+    image = inserted_image(record)  # read once: the directory and the events both need it
+    customer_service().note_activity(ledger_entries_in(image))
+    events = events_from_image(image)
     if events and not all(publisher().publish(events)):
         raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")
     count("EventsPublished", len(events))

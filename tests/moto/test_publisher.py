@@ -25,7 +25,10 @@ def aws(monkeypatch):
                        # required settings (template Globals give every function both)
                        "TABLE_NAME": "credits-publisher-test", "CURSOR_SECRET": "publisher-test-secret"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("EVENTS_ENDPOINT_URL", raising=False)
+    # The publisher also writes to the table (the customer directory): moto's, never an endpoint
+    # left in this process's environment by an e2e stack of the same test worker.
+    for key in ("EVENTS_ENDPOINT_URL", "DYNAMODB_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
     container.reset()
     with mock_aws():
         # The publisher also moves customers forward in the directory (an UpdateItem on the table).

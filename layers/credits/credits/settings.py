@@ -25,7 +25,7 @@ class Settings(BaseModel):
     # The scheduled run finishes a chunked application left alone this long after its last chunk
     # (0 in tests): a live caller is between two chunks for milliseconds, and a race with one is
     # harmless anyway (every chunk is conditioned on the application's version), only wasted work.
-    unfinished_grace_seconds: float = Field(default=60, ge=0)
+    unfinished_grace_seconds: int = Field(default=60, ge=0)
     # Signs pagination cursors so a tampered cursor is a 400: the stack's CursorSigningSecret.
     cursor_secret: str = Field(min_length=16, repr=False)
 

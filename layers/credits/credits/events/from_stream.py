@@ -59,8 +59,12 @@ def inserted_image(record: Any) -> dict[str, Any] | None:
 def events_from_stream_record(record: Any) -> list[BaseEvent]:
     """The events a table stream record publishes: an INSERT of a ledger entry or a notice item;
     every other record (grant updates, applications, idempotency, TTL deletions…) publishes none."""
-    image = inserted_image(record) or {}
-    entity = image.get("entity")
+    return events_from_image(inserted_image(record))
+
+
+def events_from_image(image: dict[str, Any] | None) -> list[BaseEvent]:
+    """The events of an inserted item (`inserted_image`): a ledger entry or a notice item."""
+    entity = (image or {}).get("entity")
     if entity == "LEDGER":
         return events_from_ledger_item(image)
     if entity == "NOTICE":
@@ -68,9 +72,8 @@ def events_from_stream_record(record: Any) -> list[BaseEvent]:
     return []
 
 
-def ledger_entries_of(record: Any) -> list[LedgerRecord]:
-    """The committed ledger entry a stream record INSERTed, as a record (none for other items)."""
-    image = inserted_image(record)
+def ledger_entries_in(image: dict[str, Any] | None) -> list[LedgerRecord]:
+    """The committed ledger entry an inserted item is, as a record (none for other items)."""
     return [item_to_entry(image)] if image and image.get("entity") == "LEDGER" else []
 
 

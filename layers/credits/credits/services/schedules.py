@@ -17,10 +17,11 @@ from typing import Any
 
 from credits.domain import periods
 from credits.domain.clock import utcnow
-from credits.domain.errors import ConcurrentUpdate, InvalidRequest, NotFound, RetryableConflict
+from credits.domain.errors import ConcurrentUpdate, InvalidRequest, NotFound
 from credits.domain.records import Page, ScheduleRecord
 from credits.domain.schedule_rules import new_schedule, period_grant, plan
 from credits.models.api import CreateScheduleRequest
+from credits.services.retry import with_retries
 from credits.telemetry import logger
 
 # Time left for the last transaction and the response when a run stops at its deadline.
@@ -73,18 +74,16 @@ class ScheduleService:
     def cancel(self, account_id: str, schedule_id: str) -> ScheduleRecord:
         """No further grants (the schedule leaves the due index); the grants made stay.
         Canceling twice returns the canceled schedule unchanged."""
-        for _ in range(self.attempts):
+        def attempt() -> ScheduleRecord:
             schedule = self.get(account_id, schedule_id)
             if schedule.status == "CANCELED":
                 return schedule
             now = self.clock()
             canceled = schedule.evolve(status="CANCELED", canceled_at=now, updated_at=now, next_grant_at=None)
-            try:
-                self.store.cancel(canceled)
-                return canceled
-            except ConcurrentUpdate:
-                continue  # canceled meanwhile (or a transaction conflict): re-read
-        raise RetryableConflict("the schedule is being changed by another request; retry")
+            self.store.cancel(canceled)  # ConcurrentUpdate: canceled meanwhile (or a conflict): re-read
+            return canceled
+
+        return with_retries(attempt, self.attempts, busy="the schedule is being changed by another request; retry")
 
     # ------------------------------------------------------------------ the scheduled run
     def run_due(self, now: datetime | None = None, deadline: MonotonicInstant | None = None,
