@@ -58,7 +58,7 @@ browser:
 install: $(VENV)/.installed $(DYNAMODB_LOCAL) $(AXE_CORE)
 
 # ---------------------------------------------------------------- run
-# FRESH=1 deletes the kept data (.local/data: table, development key, webhook outbox) first.
+# FRESH=1 deletes the kept data (.local/data: table, development key, cursor key, webhook outbox) first.
 run: check-tools install
 	FRESH=$(FRESH) $(PY) -m local
 

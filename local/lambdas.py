@@ -173,6 +173,7 @@ def local_environment(
     dynamodb_url: str,
     events_url: str,
     event_bus_name: str = "credits-local",
+    cursor_secret: str | None = None,
 ) -> dict[str, str]:
     """The functions' environment, resolved locally: Globals.Function.Environment (plus each
     function's own variables — one process, so one shared environment) and the local endpoints."""
@@ -194,9 +195,10 @@ def local_environment(
     )
     env.pop("AWS_SESSION_TOKEN", None)
     # In AWS, CloudFormation resolves CURSOR_SECRET from the stack's CursorSigningSecret (a
-    # dynamic reference, not resolved here): locally, one random key per stack run, or the shell's.
+    # dynamic reference, not resolved here): locally the stack's own (kept with its data), the
+    # shell's, or one random key for this process.
     if not env.get("CURSOR_SECRET"):
-        env["CURSOR_SECRET"] = os.environ.get("CURSOR_SECRET") or secrets.token_urlsafe(32)
+        env["CURSOR_SECRET"] = cursor_secret or os.environ.get("CURSOR_SECRET") or secrets.token_urlsafe(32)
     # Cosmetic defaults the developer may override from the shell.
     for key, value in {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_DEV": "false"}.items():
         env[key] = os.environ.get(key, value)

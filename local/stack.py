@@ -121,20 +121,29 @@ def provision_keys(api_keys: dict[str, str], env: dict[str, str], template: dict
 
 
 DEV_KEY_FILE = "dev-api-key"
+# The cursor-signing key, kept like the development key so that a client's paging cursors stay
+# valid across restarts of a stack whose data is kept.
+CURSOR_SECRET_FILE = "cursor-secret"
 
 
 def development_key(data_dir: Path | None) -> tuple[str, bool]:
     """(key, whether it is the earlier run's): the key kept in `data_dir` when there is one, else
     a new one, saved there (owner-only) for the next run. Either way it is provisioned again."""
-    path = Path(data_dir) / DEV_KEY_FILE if data_dir else None
+    return kept_secret(data_dir, DEV_KEY_FILE, lambda: "sk_dev_" + secrets.token_urlsafe(24))
+
+
+def kept_secret(data_dir: Path | None, name: str, make: Callable[[], str]) -> tuple[str, bool]:
+    """(secret, whether it is the earlier run's): the one saved as `name` in `data_dir`, else a
+    new one from `make`, saved there owner-only (in memory only without `data_dir`)."""
+    path = Path(data_dir) / name if data_dir else None
     if path and path.is_file() and path.read_text().strip():
         return path.read_text().strip(), True
-    key = "sk_dev_" + secrets.token_urlsafe(24)
+    value = make()
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(key + "\n")
-    return key, False
+        path.write_text(value + "\n")
+    return value, False
 
 
 def parse_api_keys(value: str | None) -> dict[str, str] | None:
@@ -222,7 +231,9 @@ def start_stack(
         # The functions' environment, before any handler module is imported.
         env = EnvironmentPatch(
             local_environment(
-                template, specs, table_name=table_name, dynamodb_url=dynamodb_url, events_url=bus.url, event_bus_name=DEFAULT_BUS
+                template, specs, table_name=table_name, dynamodb_url=dynamodb_url, events_url=bus.url, event_bus_name=DEFAULT_BUS,
+                cursor_secret=os.environ.get("CURSOR_SECRET")
+                or kept_secret(data_dir, CURSOR_SECRET_FILE, lambda: secrets.token_urlsafe(32))[0],
             )
         )
         # Each worker process gets the functions' environment and the local resources' names

@@ -16,7 +16,7 @@ import pytest
 import requests
 import yaml
 
-from local.stack import DEV_KEY_FILE, start_stack
+from local.stack import CURSOR_SECRET_FILE, DEV_KEY_FILE, start_stack
 from local.template import load_template
 from tests.e2e.helpers import D, cash, create, new_customer, new_invoice
 
@@ -186,15 +186,22 @@ def test_a_function_whose_policy_lacks_an_action_it_uses_fails_as_in_aws(stack, 
 # ---------------------------------------------------------------- data kept across a restart
 
 
-def test_data_and_the_development_key_survive_a_restart(stack, tmp_path: Path):
+def test_data_the_development_key_and_paging_cursors_survive_a_restart(stack, tmp_path: Path, monkeypatch):
     data_dir = tmp_path / "data"
+    monkeypatch.delenv("CURSOR_SECRET", raising=False)  # as in a developer's shell: the stack keeps its own
     first = start_stack(data_dir=data_dir, quiet=True)
     try:
         assert not first.data_kept and not first.key_kept
         (key,) = first.api_keys
         assert (data_dir / DEV_KEY_FILE).read_text().strip() == key
+        assert (data_dir / CURSOR_SECRET_FILE).stat().st_mode & 0o077 == 0  # owner-only
         grant = requests.post(f"{first.api_url}/credit-grants", json=cash("cus_restart", amount="12.50"),
                               headers={"Authorization": f"Bearer {key}"}, timeout=60).json()
+        requests.post(f"{first.api_url}/credit-grants", json=cash("cus_restart", amount="1.00"),
+                      headers={"Authorization": f"Bearer {key}"}, timeout=60).raise_for_status()
+        page = requests.get(f"{first.api_url}/credit-grants", params={"customerId": "cus_restart", "limit": 1},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=60).json()
+        assert page["pagination"]["after"], page
     finally:
         first.stop()
     second = start_stack(data_dir=data_dir, quiet=True)
@@ -203,6 +210,12 @@ def test_data_and_the_development_key_survive_a_restart(stack, tmp_path: Path):
         again = requests.get(f"{second.api_url}/credit-grants/{grant['id']}",
                              headers={"Authorization": f"Bearer {key}"}, timeout=60)
         assert again.status_code == 200 and again.json()["originalAmount"] == "12.50"
+        # The cursor-signing key is kept with the data, so a client's cursor outlives the restart.
+        rest = requests.get(f"{second.api_url}/credit-grants",
+                            params={"customerId": "cus_restart", "limit": 1, "after": page["pagination"]["after"]},
+                            headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        assert rest.status_code == 200, rest.text
+        assert len(rest.json()["items"]) == 1 and rest.json()["items"][0]["id"] != page["items"][0]["id"]
     finally:
         second.stop()
         stack.activate()
