@@ -173,12 +173,15 @@ def _page(items: list, query: Any, *, key, reverse: bool = True) -> Page:
 
 def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerRecord],
                                 applications: list[ApplicationRecord]) -> list[str]:
-    """The contract's ledger invariant, for every grant: original - applied + released - expired
-    - voided = currentBalance, and pendingAmount = what PENDING applications hold of it."""
+    """The contract's v2 ledger invariant, for every grant: granted + adjustedUp - adjustedDown -
+    applied - consumed + released - expired - voided - rolledOver = currentBalance (granted is the
+    GRANTED entry: none while a grant awaits payment), and pendingAmount = what PENDING
+    applications hold of it."""
     from collections import defaultdict
     from decimal import Decimal
 
     from credits.domain.application_rules import by_grant
+    from credits.domain.ledger_rules import ledger_balance
 
     problems = []
     pending: dict[str, Decimal] = defaultdict(Decimal)
@@ -190,14 +193,7 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
                     pending[grant_id] += amount
     for grant in grants:
         own = [e for e in entries if e.grant_id == grant.id]
-        total = grant.original_amount
-        for e in own:
-            if e.type == "APPLIED":
-                total -= e.amount
-            elif e.type == "RELEASED":
-                total += e.amount
-            elif e.type in ("EXPIRED", "VOIDED"):
-                total -= e.amount
+        total = ledger_balance(own)
         if total != grant.current_balance:
             problems.append(f"{grant.id}: ledger says {total}, balance is {grant.current_balance}")
         if pending[grant.id] != grant.pending_amount:

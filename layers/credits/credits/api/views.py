@@ -80,7 +80,7 @@ def entry_view(entry: LedgerRecord) -> LedgerEntry:
         id=entry.id, grantId=entry.grant_id, customerId=entry.customer_id, type=entry.type,
         amount=amount_text(entry.amount, grant_type, currency, scale),
         balanceAfter=amount_text(entry.balance_after, grant_type, currency, scale),
-        invoiceId=entry.invoice_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
+        invoiceId=entry.invoice_id, lineId=entry.line_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
     )
 
 

@@ -11,9 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from credits.domain.ledger_rules import EntryType
+
 GrantType = Literal["CASH", "USAGE"]
 Category = Literal["PAID", "PROMOTIONAL"]
-EntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
 ZERO = Decimal(0)
 
 

@@ -213,14 +213,20 @@ class GrantList(BaseModel):
 # ------------------------------------------------------------------ ledger and balances
 
 
+LedgerEntryType = Literal["GRANTED", "ADJUSTED_UP", "ADJUSTED_DOWN", "APPLIED", "CONSUMED", "SETTLED", "RELEASED", "EXPIRED",
+                  "VOIDED", "ROLLED_OVER", "EXPIRY_CHANGED", "DELETED"]
+
+
 class LedgerEntry(BaseModel):
     id: str
     grantId: str
     customerId: str
-    type: Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+    type: LedgerEntryType
     amount: str
     balanceAfter: str
     invoiceId: str | None
+    # The invoice line of an APPLIED entry (and of the RELEASED entry that mirrors it).
+    lineId: str | None = None
     reason: str | None
     createdAt: str
 
@@ -364,10 +370,13 @@ class ReportRow(BaseModel):
     currency: str | None
     metricId: str | None
     granted: str
+    adjusted: str = Field(description="ADJUSTED_UP minus ADJUSTED_DOWN in the window (negative when more was taken off)")
     applied: str
+    consumed: str
     released: str
     expired: str
     voided: str
+    rolledOver: str
     outstanding: str
     outstandingValue: str | None
 
@@ -430,7 +439,6 @@ PageLimit = Annotated[int, Field(ge=1, le=100)]
 Cursor = Annotated[str, StringConstraints(max_length=2048)]
 GrantType = Literal["CASH", "USAGE"]
 GrantStatus = Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
-LedgerEntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
 
 
 class PageQuery(StrictModel):
