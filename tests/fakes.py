@@ -136,7 +136,9 @@ class InMemoryRepository:
             if (expected_version is None and current is not None) or (
                     expected_version is not None and (current is None or current.version != expected_version)):
                 raise ConcurrentUpdate("application")
-            grants = list(grants)
+            grants, entries = list(grants), list(entries)
+            # What DynamoDB would refuse: a transaction of more than 100 items.
+            assert 1 + len(grants) + len(entries) <= 100, f"{1 + len(grants) + len(entries)} items in one transaction"
             for grant, version in grants:
                 self._check_version(grant, version)
             self.applications[(app.account_id, app.invoice_id)] = app
@@ -180,17 +182,15 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
     from collections import defaultdict
     from decimal import Decimal
 
-    from credits.domain.application_rules import by_grant
+    from credits.domain.application_rules import by_grant, transition_work
     from credits.domain.ledger_rules import ledger_balance
 
     problems = []
     pending: dict[str, Decimal] = defaultdict(Decimal)
     for app in applications:
         if app.status in ("PENDING", "COMMITTING", "SETTLING") or (app.status == "RELEASING" and app.transition_from == "PENDING"):
-            done = set(app.done_grant_ids)
-            for grant_id, amount in by_grant(list(app.allocations)).items():
-                if grant_id not in done:
-                    pending[grant_id] += amount
+            for grant_id, amount in by_grant(transition_work(app)).items():
+                pending[grant_id] += amount
     for grant in grants:
         own = [e for e in entries if e.grant_id == grant.id]
         total = ledger_balance(own)

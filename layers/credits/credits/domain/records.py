@@ -129,6 +129,8 @@ class ApplicationRecord:
     # A chunked settle/release: the status it started from and the grants already written.
     transition_from: str | None = None
     done_grant_ids: tuple[str, ...] = ()
+    # ... and the allocations after those (application_rules.transition_work) already written.
+    done_allocations: int = 0
     # Token of the request that created the record (tells a lost reply from a replay).
     created_by: str | None = None
 

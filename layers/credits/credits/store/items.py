@@ -192,6 +192,7 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
         "version": app.version,
         "transitionFrom": app.transition_from,
         "doneGrantIds": list(app.done_grant_ids) or None,
+        "doneAllocations": app.done_allocations or None,
         "createdBy": app.created_by,
     })
 
@@ -207,6 +208,7 @@ def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
                                      value=Decimal(a["value"])) for a in item.get("allocations", [])),
         created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]), version=int(item.get("version", 0)),
         transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
+        done_allocations=int(item.get("doneAllocations") or 0),
         created_by=item.get("createdBy"),
     )
 
