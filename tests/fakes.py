@@ -20,6 +20,7 @@ class InMemoryRepository:
         self.applications: dict[tuple[str, str], ApplicationRecord] = {}
         self.api_keys: dict[str, str] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
+        self.notices: list[Any] = []  # GrantNotice items written (their INSERT is the event)
         self._lock = threading.RLock()
 
     # ---- api keys
@@ -54,13 +55,16 @@ class InMemoryRepository:
         elif current is None or current.version != expected:
             raise ConcurrentUpdate("version")
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord | None, *, request_key: str | None = None,
+                     notices=()) -> None:
         with self._lock:
             if request_key is not None and (grant.account_id, request_key) in self.claims:
                 raise ConcurrentUpdate("request key already claimed")
             self._check_version(grant, None)
             self.grants[(grant.account_id, grant.id)] = grant
-            self.entries.append(entry)
+            if entry is not None:
+                self.entries.append(entry)
+            self.notices.extend(notices)
             if request_key is not None:
                 self.claims[(grant.account_id, request_key)] = grant.id
 
@@ -68,11 +72,14 @@ class InMemoryRepository:
         grant_id = self.claims.get((account_id, request_key))
         return self.grants.get((account_id, grant_id)) if grant_id else None
 
-    def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=()) -> None:
+    def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=(), *, notices=()) -> None:
         with self._lock:
             self._check_version(grant, expected_version)
+            if any((n.kind, n.grant.id) in {(m.kind, m.grant.id) for m in self.notices} for n in notices):
+                raise ConcurrentUpdate("notice already written")
             self.grants[(grant.account_id, grant.id)] = grant
             self.entries.extend(entries)
+            self.notices.extend(notices)
 
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
         with self._lock:

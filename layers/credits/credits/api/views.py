@@ -68,6 +68,8 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
         invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id,
         createdAt=to_iso(grant.created_at), updatedAt=to_iso(grant.updated_at), voidedAt=to_iso(grant.voided_at),
         voidReason=grant.void_reason, expiredAt=to_iso(grant.expired_at),
+        requirePayment=grant.require_payment, paymentInvoiceId=grant.payment_invoice_id,
+        rolledOverFrom=grant.rolled_over_from,
     )
 
 
@@ -91,6 +93,8 @@ def schedule_view(schedule: ScheduleRecord) -> Schedule:
         expireAfterIntervals=schedule.expire_after_intervals, status=schedule.status,
         nextGrantAt=to_iso(schedule.next_grant_at) if schedule.status == "ACTIVE" else None,
         createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
+        rollover=({"maxAmount": money.format_units(schedule.rollover_max)}
+                  if schedule.rollover_max is not None else None),
     )
 
 

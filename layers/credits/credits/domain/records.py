@@ -57,6 +57,17 @@ class GrantRecord:
     amount_scale: int | None = None
     # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named at creation.
     tax_rate: dict[str, str] | None = None
+    # requirePayment: usable only once its invoice is paid (no GRANTED entry, balance 0 until then).
+    awaiting_payment: bool = False
+    require_payment: bool = False
+    payment_invoice_id: str | None = None
+    # A schedule's grant with rollover: at expiry up to rollover_max moves into a new grant that
+    # expires one interval (rollover_interval x rollover_interval_count) later.
+    rollover_max: Decimal | None = None
+    rollover_interval: str | None = None
+    rollover_interval_count: int | None = None
+    # A rollover grant: the grant whose balance it carries on (it does not roll over again).
+    rolled_over_from: str | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -66,6 +77,8 @@ class GrantRecord:
             return "VOIDED"
         if self.expired_at is not None or (self.expires_at is not None and self.expires_at <= now):
             return "EXPIRED"
+        if self.awaiting_payment:
+            return "AWAITING_PAYMENT"
         if self.effective_at > now:
             return "SCHEDULED"
         if self.current_balance <= ZERO:
@@ -109,6 +122,17 @@ class LedgerRecord:
     context: dict[str, Any] = field(default_factory=dict)
     # GRANTED entries: the grant as it was created (account.credits.granted shows it).
     grant: GrantRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantNotice:
+    """An event about a grant that no ledger entry carries (its item's INSERT is the event):
+    INVOICE_REQUESTED when a grant that requires payment is made (it has no GRANTED entry yet),
+    PAYMENT_FAILED when its payment fails (it is voided with nothing to void)."""
+
+    kind: str
+    grant: GrantRecord
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +184,8 @@ class ScheduleRecord:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None = None
+    # Each period grant's rollover cap (None: no rollover), in the grant's unit.
+    rollover_max: Decimal | None = None
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)

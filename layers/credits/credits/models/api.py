@@ -144,6 +144,8 @@ class CreateGrantRequest(StrictModel):
     expiryDate: DateString | None = None
     expiresAt: Timestamp | None = None
     generateInvoice: Annotated[bool, Field(strict=True)] = False
+    # PAID with costOfCredit > 0; implies generateInvoice: usable only once POST …/payment says PAID.
+    requirePayment: Annotated[bool, Field(strict=True)] = False
 
 
 class UpdateGrantRequest(StrictModel):
@@ -157,6 +159,23 @@ class UpdateGrantRequest(StrictModel):
 
 
 class VoidGrantRequest(StrictModel):
+    reason: Reason
+    # PAID grants with costOfCredit > 0: also publish account.credits.refund_requested.
+    refund: Annotated[bool, Field(strict=True)] = False
+
+
+class PaymentRequest(StrictModel):
+    """POST /credit-grants/{grantId}/payment: the outcome of the invoice of a requirePayment grant."""
+
+    status: Literal["PAID", "FAILED"]
+    invoiceId: Identifier | None = None
+
+
+class AdjustmentRequest(StrictModel):
+    """POST /credit-grants/{grantId}/adjustments."""
+
+    direction: Literal["INCREASE", "DECREASE"]
+    amount: DecimalString
     reason: Reason
 
 
@@ -186,7 +205,7 @@ class Grant(BaseModel):
     effectiveDate: str
     expiresAt: str | None
     expiryDate: str | None
-    status: Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
+    status: Literal["AWAITING_PAYMENT", "SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
     reason: str | None
     metadata: dict[str, str]
     applicability: dict[str, list[str]] | None
@@ -197,6 +216,11 @@ class Grant(BaseModel):
     voidedAt: str | None
     voidReason: str | None
     expiredAt: str | None
+    requirePayment: bool = False
+    # The paid invoice (POST …/payment with invoiceId), for a requirePayment grant.
+    paymentInvoiceId: str | None = None
+    # A rollover grant: the grant whose unused balance it carries over.
+    rolledOverFrom: str | None = None
 
 
 class Pagination(BaseModel):
@@ -332,6 +356,10 @@ IntervalCount = Annotated[int, Field(strict=True, ge=1, le=1000)]
 
 
 
+class Rollover(StrictModel):
+    maxAmount: DecimalString
+
+
 class CreateScheduleRequest(StrictModel):
     customerId: Identifier
     grant: GrantTemplate  # type: ignore[valid-type]
@@ -340,6 +368,8 @@ class CreateScheduleRequest(StrictModel):
     startAt: Timestamp | None = None
     endAt: Timestamp | None = None
     expireAfterIntervals: IntervalCount | None = None
+    # At a period grant's expiry, up to maxAmount of what is left moves into a new grant.
+    rollover: Rollover | None = None
 
 
 class Schedule(BaseModel):
@@ -355,6 +385,7 @@ class Schedule(BaseModel):
     nextGrantAt: str | None
     createdAt: str
     updatedAt: str
+    rollover: dict[str, str] | None = None
 
 
 class ScheduleList(BaseModel):
@@ -438,7 +469,7 @@ class TaxRateList(BaseModel):
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 Cursor = Annotated[str, StringConstraints(max_length=2048)]
 GrantType = Literal["CASH", "USAGE"]
-GrantStatus = Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
+GrantStatus = Literal["AWAITING_PAYMENT", "SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
 
 
 class PageQuery(StrictModel):
