@@ -68,8 +68,7 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
         invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id,
         createdAt=to_iso(grant.created_at), updatedAt=to_iso(grant.updated_at), voidedAt=to_iso(grant.voided_at),
         voidReason=grant.void_reason, expiredAt=to_iso(grant.expired_at),
-        requirePayment=grant.require_payment, paymentInvoiceId=grant.payment_invoice_id,
-        rolledOverFrom=grant.rolled_over_from,
+        requirePayment=grant.require_payment, rolledOverFrom=grant.rolled_over_from,
     )
 
 

@@ -217,8 +217,6 @@ class Grant(BaseModel):
     voidReason: str | None
     expiredAt: str | None
     requirePayment: bool = False
-    # The paid invoice (POST …/payment with invoiceId), for a requirePayment grant.
-    paymentInvoiceId: str | None = None
     # A rollover grant: the grant whose unused balance it carries over.
     rolledOverFrom: str | None = None
 
