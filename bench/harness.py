@@ -286,12 +286,12 @@ class CapturingRepository:
             def get_application(self, account_id: str, invoice_id: str):
                 return self.apps.get(invoice_id)
 
-            def create_grant(self, grant, entry, *, request_key=None) -> None:
-                super().create_grant(grant, entry, request_key=request_key)
+            def create_grant(self, grant, entry, *, request_key=None, notices=()) -> None:
+                super().create_grant(grant, entry, request_key=request_key, notices=notices)
                 self.grants[grant.id] = grant
 
-            def save_grant(self, grant, expected_version, entries=(), extra=()) -> None:
-                super().save_grant(grant, expected_version, entries, extra)
+            def save_grant(self, grant, expected_version, entries=(), extra=(), *, notices=()) -> None:
+                super().save_grant(grant, expected_version, entries, extra, notices=notices)
                 self.grants[grant.id] = grant
 
             def commit_application(self, app, expected_version, grants, entries) -> None:

@@ -20,6 +20,7 @@ class InMemoryRepository:
         self.applications: dict[tuple[str, str], ApplicationRecord] = {}
         self.api_keys: dict[str, str] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
+        self.notices: list[Any] = []  # GrantNotice items written (their INSERT is the event)
         self._lock = threading.RLock()
 
     # ---- api keys
@@ -54,13 +55,16 @@ class InMemoryRepository:
         elif current is None or current.version != expected:
             raise ConcurrentUpdate("version")
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord | None, *, request_key: str | None = None,
+                     notices=()) -> None:
         with self._lock:
             if request_key is not None and (grant.account_id, request_key) in self.claims:
                 raise ConcurrentUpdate("request key already claimed")
             self._check_version(grant, None)
             self.grants[(grant.account_id, grant.id)] = grant
-            self.entries.append(entry)
+            if entry is not None:
+                self.entries.append(entry)
+            self.notices.extend(notices)
             if request_key is not None:
                 self.claims[(grant.account_id, request_key)] = grant.id
 
@@ -68,11 +72,14 @@ class InMemoryRepository:
         grant_id = self.claims.get((account_id, request_key))
         return self.grants.get((account_id, grant_id)) if grant_id else None
 
-    def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=()) -> None:
+    def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=(), *, notices=()) -> None:
         with self._lock:
             self._check_version(grant, expected_version)
+            if any((n.kind, n.grant.id) in {(m.kind, m.grant.id) for m in self.notices} for n in notices):
+                raise ConcurrentUpdate("notice already written")
             self.grants[(grant.account_id, grant.id)] = grant
             self.entries.extend(entries)
+            self.notices.extend(notices)
 
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
         with self._lock:
@@ -136,7 +143,9 @@ class InMemoryRepository:
             if (expected_version is None and current is not None) or (
                     expected_version is not None and (current is None or current.version != expected_version)):
                 raise ConcurrentUpdate("application")
-            grants = list(grants)
+            grants, entries = list(grants), list(entries)
+            # What DynamoDB would refuse: a transaction of more than 100 items.
+            assert 1 + len(grants) + len(entries) <= 100, f"{1 + len(grants) + len(entries)} items in one transaction"
             for grant, version in grants:
                 self._check_version(grant, version)
             self.applications[(app.account_id, app.invoice_id)] = app
@@ -173,31 +182,25 @@ def _page(items: list, query: Any, *, key, reverse: bool = True) -> Page:
 
 def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerRecord],
                                 applications: list[ApplicationRecord]) -> list[str]:
-    """The contract's ledger invariant, for every grant: original - applied + released - expired
-    - voided = currentBalance, and pendingAmount = what PENDING applications hold of it."""
+    """The contract's v2 ledger invariant, for every grant: granted + adjustedUp - adjustedDown -
+    applied - consumed + released - expired - voided - rolledOver = currentBalance (granted is the
+    GRANTED entry: none while a grant awaits payment), and pendingAmount = what PENDING
+    applications hold of it."""
     from collections import defaultdict
     from decimal import Decimal
 
-    from credits.domain.application_rules import by_grant
+    from credits.domain.application_rules import by_grant, transition_work
+    from credits.domain.ledger_rules import ledger_balance
 
     problems = []
     pending: dict[str, Decimal] = defaultdict(Decimal)
     for app in applications:
         if app.status in ("PENDING", "COMMITTING", "SETTLING") or (app.status == "RELEASING" and app.transition_from == "PENDING"):
-            done = set(app.done_grant_ids)
-            for grant_id, amount in by_grant(list(app.allocations)).items():
-                if grant_id not in done:
-                    pending[grant_id] += amount
+            for grant_id, amount in by_grant(transition_work(app)).items():
+                pending[grant_id] += amount
     for grant in grants:
         own = [e for e in entries if e.grant_id == grant.id]
-        total = grant.original_amount
-        for e in own:
-            if e.type == "APPLIED":
-                total -= e.amount
-            elif e.type == "RELEASED":
-                total += e.amount
-            elif e.type in ("EXPIRED", "VOIDED"):
-                total -= e.amount
+        total = ledger_balance(own)
         if total != grant.current_balance:
             problems.append(f"{grant.id}: ledger says {total}, balance is {grant.current_balance}")
         if pending[grant.id] != grant.pending_amount:

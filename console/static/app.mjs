@@ -153,7 +153,7 @@ async function customerScreen(customerId) {
   const grantsById = new Map();
   const addButton = h("button", { type: "button", class: "primary", text: "Add credit grant" });
   const filters = {
-    status: field("Status", select([["", "Any"], ["ACTIVE", "Active"], ["SCHEDULED", "Scheduled"], ["DEPLETED", "Depleted"], ["EXPIRED", "Expired"], ["VOIDED", "Voided"]])),
+    status: field("Status", select([["", "Any"], ["ACTIVE", "Active"], ["AWAITING_PAYMENT", "Awaiting payment"], ["SCHEDULED", "Scheduled"], ["DEPLETED", "Depleted"], ["EXPIRED", "Expired"], ["VOIDED", "Voided"]])),
     type: field("Type", select([["", "Any"], ["CASH", "Cash"], ["USAGE", "Unit"]])),
     currency: field("Currency", select([["", "Any"], ...CURRENCIES.map((c) => [c, c])])),
   };

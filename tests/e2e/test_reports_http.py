@@ -27,8 +27,9 @@ def test_report_of_a_customer_window(api: Any) -> None:
     assert body["customerId"] == customer and body["from"] == iso(start) and body["to"] == iso(end)
     rows = {(r["type"], r["currency"], r["metricId"]): r for r in body["rows"]}
     assert rows[("CASH", "USD", None)] == {
-        "type": "CASH", "currency": "USD", "metricId": None, "granted": "50.00", "applied": "20.00",
-        "released": "0.00", "expired": "0.00", "voided": "30.00", "outstanding": "0.00", "outstandingValue": None}
+        "type": "CASH", "currency": "USD", "metricId": None, "granted": "50.00", "adjusted": "0.00",
+        "applied": "20.00", "consumed": "0.00", "released": "0.00", "expired": "0.00", "voided": "30.00",
+        "rolledOver": "0.00", "outstanding": "0.00", "outstandingValue": None}
     usage = rows[("USAGE", "USD", "api")]
     assert (usage["granted"], usage["outstanding"], usage["outstandingValue"]) == ("1000", "1000", "5.00")
 

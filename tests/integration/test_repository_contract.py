@@ -270,3 +270,40 @@ def test_concurrent_creates_under_one_request_key_make_one_grant(table):
         made = list(pool.map(lambda _: grants.create(ACCOUNT, body, request_key="POST /credit-grants#race"), range(8)))
     assert len({g.id for g in made}) == 1
     assert [g.id for g in repository().customer_grants(ACCOUNT, "cus_claim_race")] == [made[0].id]
+
+
+def test_paid_grants_and_adjustments_behave_the_same_on_both_adapters(repo):
+    """create_grant without a GRANTED entry (its notice instead), save_grant with notices (each
+    once), the AWAITING_PAYMENT status filter, and adjustments: the v2 invariant at the end."""
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    grants = GrantService(repo, clock=lambda: now)
+    gated = grants.create(ACCOUNT, CreateGrantRequest(customerId="cus_paid", name="prepaid", type="CASH",
+                                                      amount="40.00", currency="USD", requirePayment=True))
+    stored = repo.get_grant(ACCOUNT, gated.id)
+    assert stored.awaiting_payment and stored.current_balance == 0 and stored.require_payment
+    assert repo.grant_ledger(ACCOUNT, "cus_paid", gated.id) == []
+    page = repo.list_grants(ACCOUNT, GrantQuery(customer_id="cus_paid", status="AWAITING_PAYMENT"), now)
+    assert [g.id for g in page.items] == [gated.id]
+    assert repo.list_grants(ACCOUNT, GrantQuery(customer_id="cus_paid", status="ACTIVE"), now).items == []
+    paid = grants.record_payment(ACCOUNT, gated.id, "PAID", "in_1")
+    assert paid.payment_invoice_id == "in_1" and repo.get_grant(ACCOUNT, gated.id).current_balance == Decimal("40.00")
+    with pytest.raises(Conflict):
+        grants.record_payment(ACCOUNT, gated.id, "FAILED")
+    grants.adjust(ACCOUNT, gated.id, "DECREASE", "15.00", "correction")
+    grants.adjust(ACCOUNT, gated.id, "INCREASE", "2.50", "goodwill")
+    failing = grants.create(ACCOUNT, CreateGrantRequest(customerId="cus_paid", name="prepaid 2", type="CASH",
+                                                        amount="10.00", currency="USD", requirePayment=True))
+    assert grants.record_payment(ACCOUNT, failing.id, "FAILED").void_reason == "payment failed"
+    # A notice is written once: the same notice again loses (nothing else is written).
+    from credits.domain.paid_rules import PAYMENT_FAILED
+    from credits.domain.records import GrantNotice
+
+    again = repo.get_grant(ACCOUNT, failing.id)
+    with pytest.raises(ConcurrentUpdate):
+        repo.save_grant(again.evolve(version=again.version + 1), again.version,
+                        notices=[GrantNotice(kind=PAYMENT_FAILED, grant=again, created_at=now)])
+    all_grants = repo.customer_grants(ACCOUNT, "cus_paid")
+    entries = [e for g in all_grants for e in repo.grant_ledger(ACCOUNT, "cus_paid", g.id)]
+    assert sorted(e.type for e in entries) == ["ADJUSTED_DOWN", "ADJUSTED_UP", "GRANTED"]
+    assert ledger_invariant_violations(all_grants, entries, []) == []
+    assert repo.get_grant(ACCOUNT, gated.id).current_balance == Decimal("27.50")

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from credits.domain.grant_rules import build_grant, entry, grant_context, granted_entry
+from credits.domain.grant_rules import build_grant, entry, grant_context, granted_entry, void_grant
+from credits.domain.paid_rules import adjust, invoice_notice, record_payment, with_refund
 from credits.domain.records import GrantRecord, LedgerRecord
 from credits.models.api import CreateGrantRequest
 from credits.store import items as mapping
@@ -48,6 +49,9 @@ def ledger_items() -> dict[str, dict[str, Any]]:
     expired = entry(usage.evolve(current_balance=Decimal("0")), "EXPIRED", Decimal("8000"), T0 + timedelta(days=30),
                     context=grant_context(usage))
     settled = entry(applied_g, "SETTLED", Decimal("50"), later, invoice_id="inv_1001", context=grant_context(g))
+    adjusted = adjust(g, "INCREASE", "5.00", "goodwill", later)[1][0]
+    paid = grant(id="cg_01JNKZ8X0000000000000000CC", costOfCredit="40.00")
+    refunded = with_refund(paid, void_grant(paid, "customer left", later)[1])[0]
     records = {
         "granted": fixed(granted_entry(g, T0), "cbtxn_01JNKZ8X00000000000000001A"),
         "applied": fixed(applied, "cbtxn_01JNKZ8X00000000000000002A"),
@@ -56,6 +60,8 @@ def ledger_items() -> dict[str, dict[str, Any]]:
         "voided": fixed(voided, "cbtxn_01JNKZ8X00000000000000004A"),
         "expired": fixed(expired, "cbtxn_01JNKZ8X00000000000000005A"),
         "settled": fixed(settled, "cbtxn_01JNKZ8X00000000000000006A"),
+        "adjusted": fixed(adjusted, "cbtxn_01JNKZ8X00000000000000007A"),
+        "refunded": fixed(refunded, "cbtxn_01JNKZ8X00000000000000008A"),
     }
     return {label: mapping.entry_to_item(r) for label, r in records.items()}
 
@@ -67,6 +73,14 @@ def notice_item() -> dict[str, Any]:
     g = grant()
     _, notice = notice_for(g, g.expires_at - LEAD)
     return to_item(notice)
+
+
+def grant_notice_items() -> dict[str, dict[str, Any]]:
+    """A grant that requires payment: its invoice notice, and the notice of its failed payment."""
+    gated = grant(id="cg_01JNKZ8X0000000000000000DD", requirePayment=True, costOfCredit="45.00")
+    failed = record_payment(gated, "FAILED", "in_77", T0 + timedelta(days=1))[2][0]
+    return {"invoice_requested": mapping.grant_notice_to_item(invoice_notice(gated, T0)),
+            "payment_failed": mapping.grant_notice_to_item(failed)}
 
 
 def grant_item() -> dict[str, Any]:
@@ -91,6 +105,7 @@ def stream_record(item: dict[str, Any], event_name: str = "INSERT", seq: str = "
 def every_event_record() -> list[dict[str, Any]]:
     """Stream records that, together, publish every stream-derived event type."""
     items = ledger_items()
-    labels = ["granted", "applied", "usage_applied", "released", "voided", "expired"]
+    labels = ["granted", "applied", "usage_applied", "released", "voided", "expired", "adjusted", "refunded"]
     return [stream_record(items[label], seq=str(100 + i)) for i, label in enumerate(labels)] + [
-        stream_record(notice_item(), seq="200")]
+        stream_record(notice_item(), seq="200")] + [
+        stream_record(item, seq=str(300 + i)) for i, item in enumerate(grant_notice_items().values())]

@@ -136,3 +136,38 @@ def test_schema_files_are_current(tmp_path):
         committed = docs / fresh.name
         assert committed.exists() and committed.read_text() == fresh.read_text(), \
             f"{committed} is stale: run `python -m tools.event_schemas docs/events`"
+
+
+def test_adjusted_and_refund_requested():
+    (adjusted,) = _events("adjusted")
+    assert adjusted.type == ev.ADJUSTED
+    assert (adjusted.data.direction, adjusted.data.amount, adjusted.data.balanceAfter, adjusted.data.reason) == (
+        "INCREASE", "5.00", "55.00", "goodwill")
+    voided, refund = _events("refunded")
+    assert voided.type == ev.VOIDED and refund.type == ev.REFUND_REQUESTED
+    # 50.00 left x costOfCredit 40.00 / originalAmount 50.00
+    assert (refund.data.refundAmount, refund.data.currency, refund.data.voidedAmount) == ("40.00", "USD", "50.00")
+
+
+def test_grant_notices_publish_invoice_requested_and_the_failed_payments_void():
+    from tests.unit.event_samples import grant_notice_items
+
+    notices = grant_notice_items()
+    (invoice,) = events_from_stream_record(stream_record(notices["invoice_requested"]))
+    assert invoice.type == ev.INVOICE_REQUESTED and invoice.data.costOfCredit == "45.00"
+    (voided,) = events_from_stream_record(stream_record(notices["payment_failed"]))
+    assert voided.type == ev.VOIDED and (voided.data.reason, voided.data.amount) == ("payment failed", "0.00")
+    assert voided.data.invoiceId == "in_77"
+
+
+def test_a_paid_grants_granted_entry_does_not_request_its_invoice_again():
+    from credits.domain.paid_rules import record_payment
+    from credits.store import items as mapping
+
+    from tests.unit.event_samples import T0, grant
+
+    gated = grant(id="cg_01JNKZ8X0000000000000000EE", requirePayment=True, costOfCredit="45.00")
+    _, (granted,), _ = record_payment(gated, "PAID", "in_5", T0)
+    events = events_from_stream_record(stream_record(mapping.entry_to_item(granted)))
+    assert [e.type for e in events] == [ev.GRANTED]
+    assert events[0].data.grant.status == "ACTIVE" and events[0].data.grant.currentBalance == "50.00"

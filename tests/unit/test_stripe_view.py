@@ -179,7 +179,7 @@ def test_grant_object_has_exactly_stripes_fields():
         "id": grant.id, "object": "billing.credit_grant",
         "amount": {"monetary": {"currency": "usd", "value": 1000}, "type": "monetary"},
         "applicability_config": {"scope": {"price_type": "metered"}}, "category": "paid",
-        "created": T0, "customer": "cus_1", "effective_at": T0, "expires_at": None, "livemode": False,
+        "created": T0, "customer": "cus_1", "customer_account": None, "effective_at": T0, "expires_at": None, "livemode": False,
         "metadata": {"k": "v"}, "name": "Purchased Credits", "priority": 50, "test_clock": None,
         "updated": T0, "voided_at": None,
     }
@@ -260,7 +260,7 @@ def test_summary_available_and_ledger_balances():
     obj = view.summary_object("cus_1", [usd, expired_unwritten, expired_written, voided, future, eur], later,
                               livemode=False)
     assert obj == {
-        "object": "billing.credit_balance_summary", "customer": "cus_1", "livemode": False,
+        "object": "billing.credit_balance_summary", "customer": "cus_1", "customer_account": None, "livemode": False,
         "balances": [
             {"available_balance": {"monetary": {"currency": "eur", "value": 5}, "type": "monetary"},
              "ledger_balance": {"monetary": {"currency": "eur", "value": 5}, "type": "monetary"}},

@@ -156,7 +156,9 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
                  "multiValueHeaders": {k: v for k, v in (event.get("multiValueHeaders") or {}).items()
                                        if k.lower() != "content-type"}}
     key = _header(event, "Idempotency-Key")
-    if idempotent_posts and key is not None and event.get("httpMethod") == "POST":
+    # A request without an account (an unknown key let through to /v1, which answers 401) keeps no record.
+    has_account = bool(((event.get("requestContext") or {}).get("authorizer") or {}).get("accountId"))
+    if idempotent_posts and key is not None and event.get("httpMethod") == "POST" and has_account:
         return idempotency.run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
                                     context=context)
     return app.resolve(event, context)

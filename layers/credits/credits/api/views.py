@@ -68,6 +68,7 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
         invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id,
         createdAt=to_iso(grant.created_at), updatedAt=to_iso(grant.updated_at), voidedAt=to_iso(grant.voided_at),
         voidReason=grant.void_reason, expiredAt=to_iso(grant.expired_at),
+        requirePayment=grant.require_payment, rolledOverFrom=grant.rolled_over_from,
     )
 
 
@@ -80,7 +81,7 @@ def entry_view(entry: LedgerRecord) -> LedgerEntry:
         id=entry.id, grantId=entry.grant_id, customerId=entry.customer_id, type=entry.type,
         amount=amount_text(entry.amount, grant_type, currency, scale),
         balanceAfter=amount_text(entry.balance_after, grant_type, currency, scale),
-        invoiceId=entry.invoice_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
+        invoiceId=entry.invoice_id, lineId=entry.line_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
     )
 
 
@@ -91,6 +92,8 @@ def schedule_view(schedule: ScheduleRecord) -> Schedule:
         expireAfterIntervals=schedule.expire_after_intervals, status=schedule.status,
         nextGrantAt=to_iso(schedule.next_grant_at) if schedule.status == "ACTIVE" else None,
         createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
+        rollover=({"maxAmount": money.format_units(schedule.rollover_max)}
+                  if schedule.rollover_max is not None else None),
     )
 
 

@@ -17,8 +17,12 @@ from credits.domain.errors import InvalidRequest
 from credits.domain.records import ZERO, ApplicationRecord, GrantRecord
 from credits.models.api import ApplyRequest
 
-# 1 application item + up to 3 items per grant (grant, entry, and on release a write-off entry) <= 100.
+# Grants written per transaction at most (apply, settle, release).
 CHUNK_GRANTS = 32
+# DynamoDB's limit on the items of one transaction. A chunk holds the application item, one item
+# per grant, one ledger entry per allocation (an APPLIED entry per grant and invoice line, and
+# a RELEASED entry mirroring each), and on release one write-off entry per grant.
+MAX_TRANSACTION_ITEMS = 100
 
 
 def request_hash(request: ApplyRequest, lines: list[BurnLine] | None = None) -> str:
@@ -96,7 +100,7 @@ def by_grant(allocations: list[Alloc]) -> dict[str, Decimal]:
     """Amount taken from each grant, in its own unit (money for CASH, units for USAGE)."""
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for a in allocations:
-        totals[a.grant_id] += a.units if a.units is not None else a.value
+        totals[a.grant_id] += entry_amount(a)
     return dict(totals)
 
 
@@ -125,3 +129,37 @@ def burn_lines(app: ApplicationRecord) -> list[BurnLine]:
                       Decimal(l["quantity"]) if l.get("quantity") is not None else None,
                       Decimal(l["unitPrice"]) if l.get("unitPrice") is not None else None) for l in app.lines]
     return apply_allocations(lines, app.allocations)
+
+
+def take_chunk(allocations: list[Alloc], max_grants: int, *, per_grant: int, per_allocation: int,
+               base: int = 1) -> list[Alloc]:
+    """The longest prefix of `allocations` (grouped by grant, in the order they are written) that
+    one transaction can hold: at most `max_grants` grants, and `base` + `per_grant` items for each
+    grant + `per_allocation` items for each allocation <= MAX_TRANSACTION_ITEMS. A grant whose
+    allocations do not all fit is cut between two of them (at least one allocation is taken)."""
+    grants: set[str] = set()
+    items = base
+    taken = 0
+    for a in allocations:
+        cost = per_allocation + (0 if a.grant_id in grants else per_grant)
+        if taken and (items + cost > MAX_TRANSACTION_ITEMS or (a.grant_id not in grants and len(grants) >= max_grants)):
+            break
+        grants.add(a.grant_id)
+        items += cost
+        taken += 1
+    return allocations[:taken]
+
+
+def transition_work(app: ApplicationRecord) -> list[Alloc]:
+    """What a settle or release still has to write, in the order it writes it: the allocations by
+    grant id (each grant's in commit order), less the grants (`done_grant_ids`) and the leading
+    allocations (`done_allocations`) that earlier chunks of the same transition wrote."""
+    done = set(app.done_grant_ids)
+    order = sorted(range(len(app.allocations)), key=lambda i: (app.allocations[i].grant_id, i))
+    work = [app.allocations[i] for i in order if app.allocations[i].grant_id not in done]
+    return work[app.done_allocations:]
+
+
+def entry_amount(allocation: Alloc) -> Decimal:
+    """What an allocation takes from its grant, in the grant's unit (money or units)."""
+    return allocation.units if allocation.units is not None else allocation.value

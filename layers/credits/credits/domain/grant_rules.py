@@ -26,6 +26,11 @@ def _parse_amount_for(type_: str, currency: str | None, value: str, field: str, 
         raise InvalidRequest(str(exc), field=field) from None
 
 
+def parse_grant_amount(grant: GrantRecord, value: str, field: str) -> Decimal:
+    """An amount in a grant's own unit: money of its currency (CASH) or units (USAGE)."""
+    return _parse_amount_for(grant.type, grant.currency, value, field)
+
+
 def _money(value: str, currency: str, field: str, *, allow_zero: bool = False) -> Decimal:
     try:
         return money.parse_money(value, currency, field=field, allow_zero=allow_zero)
@@ -102,14 +107,18 @@ def build_grant(account_id: str, body: CreateGrantRequest, now: datetime, *, sch
         raise InvalidRequest(f"{field} must be after the effective instant", field=field)
     if not allow_past_expiry:
         check_expiry(expires_at, effective_at, now, field)
+    if body.requirePayment and (body.category != "PAID" or cost <= ZERO):
+        raise InvalidRequest("requirePayment is for PAID grants with costOfCredit > 0", field="requirePayment")
+    gated = body.requirePayment
     return GrantRecord(
         id=grant_id or new_grant_id(), account_id=account_id, customer_id=body.customerId, name=body.name,
         type=body.type, currency=currency, metric_id=body.metricId, original_amount=amount,
-        current_balance=amount, pending_amount=ZERO, cost_of_credit=cost, price_per_unit=price,
+        current_balance=ZERO if gated else amount, pending_amount=ZERO, cost_of_credit=cost, price_per_unit=price,
         category=body.category, priority=body.priority, tax_rate_id=body.taxRateId,
         effective_at=effective_at, expires_at=expires_at, reason=body.reason, metadata=dict(body.metadata),
-        applicable_metric_ids=applicable, invoice_requested=body.generateInvoice, schedule_id=schedule_id,
+        applicable_metric_ids=applicable, invoice_requested=body.generateInvoice or gated, schedule_id=schedule_id,
         created_at=now, updated_at=now, amount_scale=len(body.amount.partition(".")[2]),
+        awaiting_payment=gated, require_payment=gated,
     )
 
 

@@ -11,9 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from credits.domain.ledger_rules import EntryType
+
 GrantType = Literal["CASH", "USAGE"]
 Category = Literal["PAID", "PROMOTIONAL"]
-EntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
 ZERO = Decimal(0)
 
 
@@ -56,6 +57,17 @@ class GrantRecord:
     amount_scale: int | None = None
     # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named at creation.
     tax_rate: dict[str, str] | None = None
+    # requirePayment: usable only once its invoice is paid (no GRANTED entry, balance 0 until then).
+    awaiting_payment: bool = False
+    require_payment: bool = False
+    payment_invoice_id: str | None = None
+    # A schedule's grant with rollover: at expiry up to rollover_max moves into a new grant that
+    # expires one interval (rollover_interval x rollover_interval_count) later.
+    rollover_max: Decimal | None = None
+    rollover_interval: str | None = None
+    rollover_interval_count: int | None = None
+    # A rollover grant: the grant whose balance it carries on (it does not roll over again).
+    rolled_over_from: str | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -65,6 +77,8 @@ class GrantRecord:
             return "VOIDED"
         if self.expired_at is not None or (self.expires_at is not None and self.expires_at <= now):
             return "EXPIRED"
+        if self.awaiting_payment:
+            return "AWAITING_PAYMENT"
         if self.effective_at > now:
             return "SCHEDULED"
         if self.current_balance <= ZERO:
@@ -111,6 +125,17 @@ class LedgerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class GrantNotice:
+    """An event about a grant that no ledger entry carries (its item's INSERT is the event):
+    INVOICE_REQUESTED when a grant that requires payment is made (it has no GRANTED entry yet),
+    PAYMENT_FAILED when its payment fails (it is voided with nothing to void)."""
+
+    kind: str
+    grant: GrantRecord
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ApplicationRecord:
     invoice_id: str
     account_id: str
@@ -128,6 +153,8 @@ class ApplicationRecord:
     # A chunked settle/release: the status it started from and the grants already written.
     transition_from: str | None = None
     done_grant_ids: tuple[str, ...] = ()
+    # ... and the allocations after those (application_rules.transition_work) already written.
+    done_allocations: int = 0
     # Token of the request that created the record (tells a lost reply from a replay).
     created_by: str | None = None
 
@@ -157,6 +184,8 @@ class ScheduleRecord:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None = None
+    # Each period grant's rollover cap (None: no rollover), in the grant's unit.
+    rollover_max: Decimal | None = None
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)

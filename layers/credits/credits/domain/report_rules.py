@@ -14,15 +14,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from credits.domain import money
+from credits.domain.ledger_rules import BALANCE_SIGN
 from credits.domain.records import ZERO, LedgerRecord
 from credits.models.api import ReportRow
 
 # A deleted grant (made by mistake) shows as voided: what it still held leaves the liability, and
-# granted - applied + released - expired - voided = outstanding holds for every row.
-_FLOW = {"GRANTED": "granted", "APPLIED": "applied", "RELEASED": "released", "EXPIRED": "expired", "VOIDED": "voided",
-         "DELETED": "voided"}
-# How each entry type moves the balance still owed to the customer.
-_SIGN = {"GRANTED": 1, "APPLIED": -1, "RELEASED": 1, "EXPIRED": -1, "VOIDED": -1, "DELETED": -1}
+# granted + adjusted - applied - consumed + released - expired - voided - rolledOver = outstanding
+# holds for every row (`adjusted` is signed: ADJUSTED_UP adds, ADJUSTED_DOWN takes off).
+_FLOW = {"GRANTED": "granted", "ADJUSTED_UP": "adjusted", "ADJUSTED_DOWN": "adjusted", "APPLIED": "applied",
+         "CONSUMED": "consumed", "RELEASED": "released", "EXPIRED": "expired", "VOIDED": "voided", "DELETED": "voided",
+         "ROLLED_OVER": "rolledOver"}
+# How each entry type moves the balance still owed to the customer (the ledger's own signs).
+_SIGN = {**BALANCE_SIGN, "DELETED": -1}
+# Columns summed with a sign (the others are sums of positive amounts).
+_SIGNED_FLOWS = {"ADJUSTED_DOWN": -1}
 
 
 Key = tuple[str, str | None, str | None]  # (type, currency, metricId)
@@ -52,13 +57,13 @@ class Totals:
                 held["value"] += signed * Decimal(ctx["pricePerUnit"])
         if flows and entry.type in _FLOW:
             moved = self.flows.setdefault(key, dict.fromkeys(_FLOW.values(), ZERO))
-            moved[_FLOW[entry.type]] += entry.amount
+            moved[_FLOW[entry.type]] += _SIGNED_FLOWS.get(entry.type, 1) * entry.amount
 
     def merge_flows(self, other: Totals) -> None:
         for key, moved in other.flows.items():
             mine = self.flows.setdefault(key, dict.fromkeys(_FLOW.values(), ZERO))
             for name, amount in moved.items():
-                mine[name] += amount
+                mine[name] = mine.get(name, ZERO) + amount
 
     def to_json(self) -> str:
         def plain(table: dict[Key, dict[str, Decimal]]) -> dict[str, dict[str, str]]:
@@ -72,6 +77,7 @@ class Totals:
             out: dict[Key, dict[str, Decimal]] = {}
             for joined, row in table.items():
                 kind, cur, metric = joined.split("|")
+                # Snapshots folded before a column existed read it as zero.
                 out[(kind, cur or None, metric or None)] = {k: Decimal(v) for k, v in row.items()}
             return out
 
@@ -106,15 +112,17 @@ def report_rows(totals: Totals, *, grant_type: str | None = None, currency: str 
         if (grant_type and kind != grant_type) or (currency and cur != currency):
             continue
         held = totals.position[key]
-        moved = totals.flows.get(key) or dict.fromkeys(_FLOW.values(), ZERO)
+        moved = {**dict.fromkeys(_FLOW.values(), ZERO), **(totals.flows.get(key) or {})}
         fmt = (lambda v: money.format_money(v, cur)) if kind == "CASH" and cur else money.format_units
         value = None
         if kind == "USAGE":
             raw = held["value"]
             value = money.format_money(money.round_money(raw, cur), cur) if cur else money.format_units(raw)
         rows.append(ReportRow(type=kind, currency=cur, metricId=metric, granted=fmt(moved["granted"]),
-                              applied=fmt(moved["applied"]), released=fmt(moved["released"]),
+                              adjusted=fmt(moved["adjusted"]), applied=fmt(moved["applied"]),
+                              consumed=fmt(moved["consumed"]), released=fmt(moved["released"]),
                               expired=fmt(moved["expired"]), voided=fmt(moved["voided"]),
+                              rolledOver=fmt(moved["rolledOver"]),
                               outstanding=fmt(held["outstanding"]), outstandingValue=value))
     return rows
 

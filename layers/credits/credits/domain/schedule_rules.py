@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from credits.domain import periods
 from credits.domain.clock import to_iso
 from credits.domain.errors import InvalidRequest
-from credits.domain.grant_rules import build_grant, granted_entry
+from credits.domain.grant_rules import build_grant, granted_entry, parse_grant_amount
 from credits.domain.ids import new_schedule_id, ulid_floor
 from credits.domain.records import GrantRecord, LedgerRecord, ScheduleRecord
 from credits.models.api import CreateGrantRequest, CreateScheduleRequest
@@ -48,6 +48,9 @@ def period_grant(schedule: ScheduleRecord, period: periods.Period, now: datetime
     grant = build_grant(schedule.account_id, grant_request(schedule, period.start, period.expires_at), now,
                         schedule_id=schedule.id, grant_id=period_grant_id(schedule.id, period.index, period.start),
                         allow_past_expiry=True)  # plan_due already skipped the periods that are over
+    if schedule.rollover_max is not None:
+        grant = grant.evolve(rollover_max=schedule.rollover_max, rollover_interval=schedule.interval,
+                             rollover_interval_count=schedule.interval_count)
     return grant, granted_entry(grant, now)
 
 
@@ -76,13 +79,22 @@ def new_schedule(account_id: str, body: CreateScheduleRequest, now: datetime,
         periods.period_start(start, body.interval, body.intervalCount, 1)
     except OverflowError:
         raise InvalidRequest("the schedule's periods run past the year 9999", field="startAt") from None
+    if body.grant.requirePayment:
+        raise InvalidRequest("grant.requirePayment is not available on schedules (bill the allowance with the "
+                             "subscription, or create each paid grant on its own)", field="grant.requirePayment")
     try:
         # A bad template (currency rules, costs, USAGE without metricId...) is a 400 now, not a
         # failure on every run later.
-        period_grant(record, periods.Period(0, start, first_expiry), now)
+        first, _ = period_grant(record, periods.Period(0, start, first_expiry), now)
     except ValidationError as exc:  # pragma: no cover - the template was validated as a model
         raise InvalidRequest(f"grant: {exc.errors()[0].get('msg')}", field="grant") from None
     except InvalidRequest as exc:
         # Name the field where the caller wrote it: inside `grant`.
         raise InvalidRequest(f"grant.{exc.message}", field=f"grant.{exc.field}" if exc.field else "grant") from None
+    if body.rollover is not None:
+        if body.expireAfterIntervals is None:
+            raise InvalidRequest("rollover needs expireAfterIntervals: a grant that never expires has nothing to roll "
+                                 "over", field="rollover")
+        # maxAmount in the grant's unit: money of its currency (CASH) or units (USAGE).
+        record = record.evolve(rollover_max=parse_grant_amount(first, body.rollover.maxAmount, "rollover.maxAmount"))
     return record

@@ -28,12 +28,14 @@ from credits.domain.errors import ServiceError
 from credits.models.commands import (
     APPLY_CREDITS,
     GRANT_CREDITS,
+    RECORD_CREDIT_PAYMENT,
     RELEASE_APPLICATION,
     SETTLE_APPLICATION,
     VOID_CREDIT_GRANT,
     ApplyCreditsDetail,
     GrantCreditsDetail,
     InvoiceDetail,
+    RecordCreditPaymentDetail,
     VoidCreditGrantDetail,
 )
 from credits.models.errors import error_body, validation_details
@@ -56,7 +58,14 @@ def _grant(detail: GrantCreditsDetail, command_id: str) -> dict[str, Any]:
 
 def _void(detail: VoidCreditGrantDetail, command_id: str) -> dict[str, Any]:
     service = grant_service()
-    return grant_view(service.void(detail.accountId, detail.grantId, detail.reason), service.clock()).model_dump(mode="json")
+    grant = service.void(detail.accountId, detail.grantId, detail.reason, refund=detail.refund)
+    return grant_view(grant, service.clock()).model_dump(mode="json")
+
+
+def _payment(detail: RecordCreditPaymentDetail, command_id: str) -> dict[str, Any]:
+    service = grant_service()
+    grant = service.record_payment(detail.accountId, detail.grantId, detail.status, detail.invoiceId)
+    return grant_view(grant, service.clock()).model_dump(mode="json")
 
 
 def _apply(detail: ApplyCreditsDetail, command_id: str) -> dict[str, Any]:
@@ -76,6 +85,7 @@ def _release(detail: InvoiceDetail, command_id: str) -> dict[str, Any]:
 COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any, str], dict[str, Any]]]] = {
     GRANT_CREDITS: (GrantCreditsDetail, _grant),
     VOID_CREDIT_GRANT: (VoidCreditGrantDetail, _void),
+    RECORD_CREDIT_PAYMENT: (RecordCreditPaymentDetail, _payment),
     APPLY_CREDITS: (ApplyCreditsDetail, _apply),
     SETTLE_APPLICATION: (InvoiceDetail, _settle),
     RELEASE_APPLICATION: (InvoiceDetail, _release),

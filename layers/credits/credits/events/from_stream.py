@@ -14,14 +14,18 @@ from credits.api.views import amount_text, grant_view
 from credits.domain.records import LedgerRecord
 from credits.models.api import Grant
 from credits.models.events import (
+    ADJUSTED,
     APPLIED,
     BALANCE_DEPLETED,
     EXPIRED,
     EXPIRING_SOON,
     GRANTED,
     INVOICE_REQUESTED,
+    REFUND_REQUESTED,
     RELEASED,
     VOIDED,
+    AdjustedData,
+    AdjustedEvent,
     AppliedData,
     AppliedEvent,
     BalanceDepletedData,
@@ -35,13 +39,18 @@ from credits.models.events import (
     GrantedEvent,
     InvoiceRequestedData,
     InvoiceRequestedEvent,
+    RefundRequestedData,
+    RefundRequestedEvent,
     ReleasedData,
     ReleasedEvent,
     VoidedData,
     VoidedEvent,
     event_id,
 )
-from credits.store.items import item_to_entry
+from credits.domain.clock import from_iso
+from credits.domain.paid_rules import INVOICE_REQUESTED as INVOICE_REQUESTED_NOTICE
+from credits.domain.paid_rules import PAYMENT_FAILED as PAYMENT_FAILED_NOTICE
+from credits.store.items import item_to_entry, item_to_grant
 
 # ====================================================================== stream record → events
 
@@ -122,13 +131,21 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     if kind == "GRANTED":
         grant = _granted(entry, ctx)
         events.append(GrantedEvent(id=event_id(pk, sk, GRANTED), **base, data=GrantedData(grant=grant)))
-        if grant.invoiceRequested:
-            events.append(InvoiceRequestedEvent(id=event_id(pk, sk, INVOICE_REQUESTED), **base, data=InvoiceRequestedData(
-                costOfCredit=grant.costOfCredit, currency=grant.currency, taxRateId=grant.taxRateId, taxRate=grant.taxRate,
-                name=grant.name, type=grant.type, originalAmount=grant.originalAmount, metricId=grant.metricId)))
+        # A paid grant's invoice was requested when it was made (its notice), not again now.
+        if grant.invoiceRequested and not ctx.get("invoiceAlreadyRequested"):
+            events.append(_invoice_requested(event_id(pk, sk, INVOICE_REQUESTED), base, grant))
     elif kind == "VOIDED":
         events.append(VoidedEvent(id=event_id(pk, sk, VOIDED), **base,
                                   data=VoidedData(**amounts, reason=entry.reason, invoiceId=entry.invoice_id)))
+        refund = ctx.get("refund")
+        if refund:
+            events.append(RefundRequestedEvent(id=event_id(pk, sk, REFUND_REQUESTED), **base, data=RefundRequestedData(
+                refundAmount=refund["refundAmount"], currency=refund["currency"], taxRateId=refund.get("taxRateId"),
+                taxRate=refund.get("taxRate"), type=grant_type, metricId=ctx.get("metricId"), name=ctx.get("name", ""),
+                voidedAmount=amounts["amount"], reason=entry.reason)))
+    elif kind in ("ADJUSTED_UP", "ADJUSTED_DOWN"):
+        events.append(AdjustedEvent(id=event_id(pk, sk, ADJUSTED), **base, data=AdjustedData(
+            **amounts, direction="INCREASE" if kind == "ADJUSTED_UP" else "DECREASE", reason=entry.reason)))
     elif kind == "EXPIRED":
         events.append(ExpiredEvent(id=event_id(pk, sk, EXPIRED), **base,
                                    data=ExpiredData(**amounts, invoiceId=entry.invoice_id)))
@@ -137,17 +154,41 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     elif kind == "RELEASED":
         events.append(ReleasedEvent(id=event_id(pk, sk, RELEASED), **base, data=ReleasedData(**amounts, **line)))
     depleted = ctx.get("balanceDepleted")
-    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED"):
+    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED", "ADJUSTED_DOWN"):
         # The write that took the customer's available balance (currency / metric) to zero.
         events.append(BalanceDepletedEvent(
             id=event_id(pk, sk, BALANCE_DEPLETED), **{**base, "grantId": None},
             data=BalanceDepletedData(type=depleted["type"], currency=depleted.get("currency"),
                                      metricId=depleted.get("metricId"), invoiceId=entry.invoice_id)))
-    # SETTLED, EXPIRY_CHANGED, DELETED: audit-trail entries without an event in the contract.
+    # SETTLED, EXPIRY_CHANGED, DELETED, ROLLED_OVER (the rollover grant's GRANTED entry and the
+    # rest's EXPIRED entry say it), CONSUMED (the balance events do): no event of their own.
     return events
 
 
+def _invoice_requested(id_: str, base: dict[str, Any], grant: Grant) -> BaseEvent:
+    return InvoiceRequestedEvent(id=id_, **base, data=InvoiceRequestedData(
+        costOfCredit=grant.costOfCredit, currency=grant.currency, taxRateId=grant.taxRateId, taxRate=grant.taxRate,
+        name=grant.name, type=grant.type, originalAmount=grant.originalAmount, metricId=grant.metricId))
+
+
+def events_from_grant_notice(item: dict[str, Any]) -> list[BaseEvent]:
+    """A grant notice (store/items.grant_notice_to_item): the invoice of a grant that requires
+    payment, or the void of one whose payment failed."""
+    record = item_to_grant(item["grant"])
+    grant = grant_view(record, from_iso(item["createdAt"]) or record.updated_at)
+    base = {"accountId": item["accountId"], "customerId": item["customerId"], "grantId": item["grantId"],
+            "occurredAt": item["createdAt"]}
+    if item["kind"] == INVOICE_REQUESTED_NOTICE:
+        return [_invoice_requested(event_id(item["PK"], item["SK"], INVOICE_REQUESTED), base, grant)]
+    zero = amount_text(Decimal(0), record.type, record.currency)
+    return [VoidedEvent(id=event_id(item["PK"], item["SK"], VOIDED), **base, data=VoidedData(
+        type=record.type, currency=record.currency, metricId=record.metric_id, name=record.name, amount=zero,
+        balanceAfter=zero, reason=record.void_reason, invoiceId=record.payment_invoice_id))]
+
+
 def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
+    if item.get("kind") in (INVOICE_REQUESTED_NOTICE, PAYMENT_FAILED_NOTICE):
+        return events_from_grant_notice(item)
     if item.get("kind") == "BALANCE_DEPLETED":
         # Written by the expiry sweep when its EXPIRED entries emptied a balance.
         return [BalanceDepletedEvent(

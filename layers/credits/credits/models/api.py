@@ -144,6 +144,8 @@ class CreateGrantRequest(StrictModel):
     expiryDate: DateString | None = None
     expiresAt: Timestamp | None = None
     generateInvoice: Annotated[bool, Field(strict=True)] = False
+    # PAID with costOfCredit > 0; implies generateInvoice: usable only once POST …/payment says PAID.
+    requirePayment: Annotated[bool, Field(strict=True)] = False
 
 
 class UpdateGrantRequest(StrictModel):
@@ -157,6 +159,23 @@ class UpdateGrantRequest(StrictModel):
 
 
 class VoidGrantRequest(StrictModel):
+    reason: Reason
+    # PAID grants with costOfCredit > 0: also publish account.credits.refund_requested.
+    refund: Annotated[bool, Field(strict=True)] = False
+
+
+class PaymentRequest(StrictModel):
+    """POST /credit-grants/{grantId}/payment: the outcome of the invoice of a requirePayment grant."""
+
+    status: Literal["PAID", "FAILED"]
+    invoiceId: Identifier | None = None
+
+
+class AdjustmentRequest(StrictModel):
+    """POST /credit-grants/{grantId}/adjustments."""
+
+    direction: Literal["INCREASE", "DECREASE"]
+    amount: DecimalString
     reason: Reason
 
 
@@ -186,7 +205,7 @@ class Grant(BaseModel):
     effectiveDate: str
     expiresAt: str | None
     expiryDate: str | None
-    status: Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
+    status: Literal["AWAITING_PAYMENT", "SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
     reason: str | None
     metadata: dict[str, str]
     applicability: dict[str, list[str]] | None
@@ -197,6 +216,9 @@ class Grant(BaseModel):
     voidedAt: str | None
     voidReason: str | None
     expiredAt: str | None
+    requirePayment: bool = False
+    # A rollover grant: the grant whose unused balance it carries over.
+    rolledOverFrom: str | None = None
 
 
 class Pagination(BaseModel):
@@ -213,14 +235,20 @@ class GrantList(BaseModel):
 # ------------------------------------------------------------------ ledger and balances
 
 
+LedgerEntryType = Literal["GRANTED", "ADJUSTED_UP", "ADJUSTED_DOWN", "APPLIED", "CONSUMED", "SETTLED", "RELEASED", "EXPIRED",
+                  "VOIDED", "ROLLED_OVER", "EXPIRY_CHANGED", "DELETED"]
+
+
 class LedgerEntry(BaseModel):
     id: str
     grantId: str
     customerId: str
-    type: Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+    type: LedgerEntryType
     amount: str
     balanceAfter: str
     invoiceId: str | None
+    # The invoice line of an APPLIED entry (and of the RELEASED entry that mirrors it).
+    lineId: str | None = None
     reason: str | None
     createdAt: str
 
@@ -326,6 +354,10 @@ IntervalCount = Annotated[int, Field(strict=True, ge=1, le=1000)]
 
 
 
+class Rollover(StrictModel):
+    maxAmount: DecimalString
+
+
 class CreateScheduleRequest(StrictModel):
     customerId: Identifier
     grant: GrantTemplate  # type: ignore[valid-type]
@@ -334,6 +366,8 @@ class CreateScheduleRequest(StrictModel):
     startAt: Timestamp | None = None
     endAt: Timestamp | None = None
     expireAfterIntervals: IntervalCount | None = None
+    # At a period grant's expiry, up to maxAmount of what is left moves into a new grant.
+    rollover: Rollover | None = None
 
 
 class Schedule(BaseModel):
@@ -349,6 +383,7 @@ class Schedule(BaseModel):
     nextGrantAt: str | None
     createdAt: str
     updatedAt: str
+    rollover: dict[str, str] | None = None
 
 
 class ScheduleList(BaseModel):
@@ -364,10 +399,13 @@ class ReportRow(BaseModel):
     currency: str | None
     metricId: str | None
     granted: str
+    adjusted: str = Field(description="ADJUSTED_UP minus ADJUSTED_DOWN in the window (negative when more was taken off)")
     applied: str
+    consumed: str
     released: str
     expired: str
     voided: str
+    rolledOver: str
     outstanding: str
     outstandingValue: str | None
 
@@ -429,8 +467,7 @@ class TaxRateList(BaseModel):
 PageLimit = Annotated[int, Field(ge=1, le=100)]
 Cursor = Annotated[str, StringConstraints(max_length=2048)]
 GrantType = Literal["CASH", "USAGE"]
-GrantStatus = Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
-LedgerEntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+GrantStatus = Literal["AWAITING_PAYMENT", "SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
 
 
 class PageQuery(StrictModel):

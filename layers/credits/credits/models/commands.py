@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from pydantic import Field
+
 from credits.models.api import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
 
 GRANT_CREDITS = "Grant Credits"
@@ -10,6 +14,7 @@ VOID_CREDIT_GRANT = "Void Credit Grant"
 APPLY_CREDITS = "Apply Credits"
 SETTLE_APPLICATION = "Settle Credit Application"
 RELEASE_APPLICATION = "Release Credit Application"
+RECORD_CREDIT_PAYMENT = "Record Credit Payment"
 
 
 class GrantCreditsDetail(StrictModel):
@@ -21,6 +26,17 @@ class VoidCreditGrantDetail(StrictModel):
     accountId: Identifier
     grantId: Identifier
     reason: Reason
+    refund: Annotated[bool, Field(strict=True)] = False
+
+
+class RecordCreditPaymentDetail(StrictModel):
+    """The outcome of the invoice of a grant created with requirePayment (a billing system's
+    payment event): as POST /credit-grants/{grantId}/payment."""
+
+    accountId: Identifier
+    grantId: Identifier
+    status: Literal["PAID", "FAILED"]
+    invoiceId: Identifier | None = None
 
 
 class ApplyCreditsDetail(StrictModel):

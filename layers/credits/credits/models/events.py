@@ -22,6 +22,8 @@ RELEASED = "account.credits.released"
 BALANCE_DEPLETED = "account.credits.balance_depleted"
 INVOICE_REQUESTED = "account.credits.invoice_requested"
 COMMAND_FAILED = "account.credits.command_failed"
+ADJUSTED = "account.credits.adjusted"
+REFUND_REQUESTED = "account.credits.refund_requested"
 
 GrantType = Literal["CASH", "USAGE"]
 
@@ -83,6 +85,28 @@ class ReleasedData(_AmountData):
     lineId: str | None
 
 
+class AdjustedData(_AmountData):
+    """An operator's correction: `amount` was added (INCREASE) to or taken off (DECREASE) the grant."""
+
+    direction: Literal["INCREASE", "DECREASE"]
+    reason: str | None
+
+
+class RefundRequestedData(_Data):
+    """A PAID grant was voided with refund: true; issue a credit note for `refundAmount`
+    (= the balance removed x costOfCredit / originalAmount, rounded half-even to the currency)."""
+
+    refundAmount: str
+    currency: str
+    taxRateId: str | None
+    taxRate: dict[str, str] | None = None
+    type: GrantType
+    metricId: str | None
+    name: str
+    voidedAmount: str = Field(description="the grant's balance the void removed, in the grant's unit")
+    reason: str | None
+
+
 class BalanceDepletedData(_Data):
     """The customer's available balance for one currency (CASH) or metric (USAGE) reached zero."""
 
@@ -142,6 +166,8 @@ ReleasedEvent = _event("ReleasedEvent", RELEASED, ReleasedData)
 BalanceDepletedEvent = _event("BalanceDepletedEvent", BALANCE_DEPLETED, BalanceDepletedData, grant_id=None,
                               doc="grantId is null: the event is about the customer's balance, not one grant.")
 InvoiceRequestedEvent = _event("InvoiceRequestedEvent", INVOICE_REQUESTED, InvoiceRequestedData)
+AdjustedEvent = _event("AdjustedEvent", ADJUSTED, AdjustedData)
+RefundRequestedEvent = _event("RefundRequestedEvent", REFUND_REQUESTED, RefundRequestedData)
 CommandFailedEvent = _event("CommandFailedEvent", COMMAND_FAILED, CommandFailedData, grant_id=str | None,
                             customer_id=str | None, doc="customerId is null when the failed command named no customer.")
 
@@ -156,11 +182,13 @@ EVENT_MODELS: dict[str, type[BaseEvent]] = {
     BALANCE_DEPLETED: BalanceDepletedEvent,
     INVOICE_REQUESTED: InvoiceRequestedEvent,
     COMMAND_FAILED: CommandFailedEvent,
+    ADJUSTED: AdjustedEvent,
+    REFUND_REQUESTED: RefundRequestedEvent,
 }
 
 Event = Annotated[
     GrantedEvent | VoidedEvent | ExpiredEvent | ExpiringSoonEvent | AppliedEvent | ReleasedEvent
-    | BalanceDepletedEvent | InvoiceRequestedEvent | CommandFailedEvent,
+    | BalanceDepletedEvent | InvoiceRequestedEvent | CommandFailedEvent | AdjustedEvent | RefundRequestedEvent,
     Field(discriminator="type"),
 ]
 

@@ -4,8 +4,9 @@ Design (README "Applying credits"):
 - The application item, keyed by invoiceId, is the idempotency record: it is created in the same
   transaction as the first grant debits (attribute_not_exists), stores a hash of the request,
   and records every allocation committed.
-- A transaction holds at most 100 items, so an application touching many grants commits in
-  chunks of CHUNK_GRANTS grants. Between chunks the application reads COMMITTING; a retried
+- A transaction holds at most 100 items, so an application touching many grants (or lines)
+  commits in chunks of at most CHUNK_GRANTS grants and 100 items (one APPLIED entry per grant and
+  invoice line; a grant paying more lines than fit is split between two chunks). Between chunks the application reads COMMITTING; a retried
   request (or the same request after a crash) re-reads it and continues from what is committed,
   running the same burn-down over the remaining amounts — so it finishes the same way, never twice.
 - Every grant write is conditioned on the version read: a balance can never go below zero or be
@@ -25,9 +26,12 @@ from credits.domain.application_rules import (
     balance_key,
     burn_lines,
     by_grant,
+    entry_amount,
     invoice_lines,
     line_dicts,
     request_hash,
+    take_chunk,
+    transition_work,
 )
 from credits.domain.burndown import BurnLine
 from credits.domain.clock import utcnow
@@ -129,31 +133,33 @@ class ApplicationService:
         allocations = plan_reading(state, balances, currency, now)
         if any(b.moved for b in balances):
             raise ConcurrentUpdate("a grant moved in the burn-down order while it was read")
-        order = list(dict.fromkeys(a.grant_id for a in allocations))
-        chunk = set(order[: self.chunk_grants])
-        final = len(order) <= self.chunk_grants
-        chunk_allocations = [a for a in allocations if a.grant_id in chunk]
+        chunk_allocations = take_chunk(allocations, self.chunk_grants, per_grant=1, per_allocation=1)
+        final = len(chunk_allocations) == len(allocations)
         taken = by_grant(chunk_allocations)
         by_id = {g.id: g for b in balances for g in b.read}
         updates: list[tuple[GrantRecord, int]] = []
         entries: list[LedgerRecord] = []
         after: dict[str, GrantRecord] = {}
-        for grant_id in order[: self.chunk_grants]:
+        for grant_id in dict.fromkeys(a.grant_id for a in chunk_allocations):
             grant, amount = by_id[grant_id], taken[grant_id]
             updated = grant.evolve(current_balance=grant.current_balance - amount,
                                    pending_amount=grant.pending_amount + amount, ever_applied=True,
                                    updated_at=now, version=grant.version + 1)
-            lines_of = {a.line_id for a in chunk_allocations if a.grant_id == grant_id}
             updates.append((updated, grant.version))
             after[grant_id] = updated
-            entries.append(entry(updated, "APPLIED", amount, now, invoice_id=request.invoiceId,
-                                 line_id=next(iter(lines_of)) if len(lines_of) == 1 else None,
-                                 context=grant_context(updated)))
+            # One APPLIED entry per grant and invoice line, each with the balance after it.
+            balance = grant.current_balance
+            for a in (a for a in chunk_allocations if a.grant_id == grant_id):
+                balance -= entry_amount(a)
+                entries.append(replace(entry(updated, "APPLIED", entry_amount(a), now, invoice_id=request.invoiceId,
+                                             line_id=a.line_id, context=grant_context(updated)),
+                                       balance_after=balance))
         if final and entries:
             touched = {balance_key(u) for u, _ in updates}
             for key in (b.key for b in balances if b.key in touched and b.depleted(now, after)):
                 # Mark the last entry of that balance: the publisher emits balance_depleted for it.
-                last = max((i for i, (u, _) in enumerate(updates) if balance_key(u) == key))
+                grant_ids = {u.id for u, _ in updates if balance_key(u) == key}
+                last = max(i for i, e in enumerate(entries) if e.grant_id in grant_ids)
                 e = entries[last]
                 entries[last] = replace(e, context={**e.context, "balanceDepleted":
                                                     {"type": key[0], "currency": key[1], "metricId": key[2]}})
@@ -240,17 +246,22 @@ class ApplicationService:
 
     def _commit_transition_chunk(self, app: ApplicationRecord, target: str) -> None:
         now = self.clock()
-        amounts = by_grant(list(app.allocations))
         # Which step is under way: SETTLING/RELEASING remember where a chunked transition got to.
         from_status = app.transition_from or app.status
-        pending_ids = [g for g in sorted(amounts) if g not in set(app.done_grant_ids)]
-        chunk = pending_ids[: self.chunk_grants]
-        final = len(pending_ids) <= self.chunk_grants
+        work = transition_work(app)
+        # Settle: one SETTLED entry per grant; release: one RELEASED entry per APPLIED one (grant
+        # and line), and one write-off entry per grant that meanwhile expired or was voided.
+        if target == "SETTLED":
+            chunk = take_chunk(work, self.chunk_grants, per_grant=2, per_allocation=0)
+        else:
+            chunk = take_chunk(work, self.chunk_grants, per_grant=2, per_allocation=1)
+        final = len(chunk) == len(work)
+        amounts = by_grant(chunk)
         grants = {g.id: g for g in self.repo.customer_grants(app.account_id, app.customer_id)}
         updates: list[tuple[GrantRecord, int]] = []
         entries: list[LedgerRecord] = []
-        for grant_id in chunk:
-            grant, amount = grants.get(grant_id), amounts[grant_id]
+        for grant_id, amount in amounts.items():
+            grant = grants.get(grant_id)
             if grant is None:  # deleted grants can't have applications (delete is refused), but stay safe
                 continue
             if target == "SETTLED":
@@ -261,8 +272,12 @@ class ApplicationService:
                 status = grant.status_at(now)
                 released = grant.evolve(current_balance=grant.current_balance + amount, pending_amount=pending,
                                         updated_at=now, version=grant.version + 1)
-                entries.append(entry(released, "RELEASED", amount, now, invoice_id=app.invoice_id,
-                                     context=grant_context(released)))
+                balance = grant.current_balance
+                for a in (a for a in chunk if a.grant_id == grant_id):
+                    balance += entry_amount(a)
+                    entries.append(replace(entry(released, "RELEASED", entry_amount(a), now, invoice_id=app.invoice_id,
+                                                 line_id=a.line_id, context=grant_context(released)),
+                                           balance_after=balance))
                 updated = released
                 if status in ("VOIDED", "EXPIRED"):
                     # The grant can't take the credit back: it goes straight on to VOIDED/EXPIRED.
@@ -271,10 +286,11 @@ class ApplicationService:
                                          reason="released after the grant was " + status.lower(),
                                          context=grant_context(updated)))
             updates.append((updated, grant.version))
-        done = () if final else tuple(app.done_grant_ids) + tuple(chunk)
         record = replace(app, status=target if final else ("SETTLING" if target == "SETTLED" else "RELEASING"),
-                         transition_from=None if final else from_status, done_grant_ids=done, updated_at=now,
-                         version=app.version + 1)
+                         transition_from=None if final else from_status,
+                         done_grant_ids=app.done_grant_ids if not final else (),
+                         done_allocations=0 if final else app.done_allocations + len(chunk),
+                         updated_at=now, version=app.version + 1)
         self.repo.commit_application(record, app.version, updates, entries)
 
 

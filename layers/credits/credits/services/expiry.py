@@ -39,6 +39,7 @@ from credits.domain.expiry_rules import (
 )
 from credits.domain.grant_rules import expire_grant
 from credits.domain.records import GrantRecord, LedgerRecord
+from credits.domain.rollover_rules import expire_with_rollover, rolls_over
 from credits.services.balances import BalanceReader
 from credits.services.ports import SweepStore
 
@@ -195,6 +196,9 @@ class ExpiryService:
                 if grant is None or not is_due_for_expiry(grant, now):
                     outcomes.append("skipped")
                     continue
+                if rolls_over(grant):  # its own transaction: it also creates the rollover grant
+                    outcomes.append(self._expire_one(key, now))
+                    continue
                 updated, entries = expire_grant(grant, now)
                 writes.append((updated, grant.version, entries))
             else:
@@ -219,8 +223,13 @@ class ExpiryService:
 
     def _expire_one(self, key: GrantKey, now: datetime) -> str:
         def write(grant: GrantRecord) -> None:
-            updated, entries = expire_grant(grant, now)
-            self.store.save_expired(updated, grant.version, entries)
+            updated, entries, rollover, granted = expire_with_rollover(grant, now)
+            if rollover is not None:
+                # One transaction: the old grant (its version), its ROLLED_OVER / EXPIRED entries,
+                # and the rollover grant (create-once): two sweeps at once roll it over once.
+                self.store.save_rolled_over(updated, grant.version, entries, rollover, granted)
+            else:
+                self.store.save_expired(updated, grant.version, entries)
             self._expired(updated, entries)
 
         return self._one(key, lambda g: is_due_for_expiry(g, now), write)

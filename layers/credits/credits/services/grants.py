@@ -19,6 +19,7 @@ from credits.domain.grant_rules import (
     patch_grant,
     void_grant,
 )
+from credits.domain.paid_rules import adjust, check_refundable, invoice_notice, record_payment, with_refund
 from credits.domain.records import ZERO, GrantRecord, LedgerRecord
 from credits.domain.tax_rate_rules import may_name_tax_rate, snapshot
 from credits.models.api import CreateGrantRequest, UpdateGrantRequest
@@ -43,7 +44,9 @@ class GrantService:
         grant = build_grant(account_id, body, now)
         if self.tax_rates is not None and may_name_tax_rate(grant.tax_rate_id):
             grant = grant.evolve(tax_rate=snapshot(self.tax_rates.get_tax_rate(account_id, grant.tax_rate_id)))
-        entry = granted_entry(grant, now)
+        # A grant that requires payment has no GRANTED entry until it is paid; a notice requests its invoice.
+        entry = None if grant.awaiting_payment else granted_entry(grant, now)
+        notices = [invoice_notice(grant, now)] if grant.awaiting_payment else []
         attempted = False
 
         def attempt() -> GrantRecord:
@@ -55,7 +58,7 @@ class GrantService:
                 if made is not None:
                     return made
             attempted = True
-            self.repo.create_grant(grant, entry, request_key=request_key)
+            self.repo.create_grant(grant, entry, request_key=request_key, notices=notices)
             return grant
 
         made = with_retries(attempt, self.attempts, busy="too many grants are being created in this account at once; retry")
@@ -73,15 +76,21 @@ class GrantService:
         return grant
 
     def _change(self, account_id: str, grant_id: str,
-                decide: Callable[[GrantRecord, datetime], tuple[GrantRecord, list[LedgerRecord]]]) -> GrantRecord:
+                decide: Callable[[GrantRecord, datetime], tuple[GrantRecord, list[LedgerRecord]]],
+                written: list[LedgerRecord] | None = None) -> GrantRecord:
+        """Read, decide, write conditioned on the version read (retried on a lost race). The
+        decision may also return notices (a third item); `written` receives the entries written."""
         def attempt() -> GrantRecord:
             grant = self.get(account_id, grant_id)
             now = self.clock()
-            updated, entries = decide(grant, now)
+            updated, entries, *rest = decide(grant, now)
+            notices = rest[0] if rest else []
             if updated is not grant:
-                if entries and entries[-1].type in ("VOIDED", "EXPIRED") and grant.usable_at(now):
+                if entries and entries[-1].type in ("VOIDED", "EXPIRED", "ADJUSTED_DOWN") and grant.usable_at(now):
                     entries = self._mark_depletion(grant, updated, entries, now)
-                self.repo.save_grant(updated, grant.version, entries)
+                self.repo.save_grant(updated, grant.version, entries, notices=notices)
+            if written is not None:
+                written[:] = entries
             return updated
 
         return with_retries(attempt, self.attempts)
@@ -102,10 +111,30 @@ class GrantService:
     def patch(self, account_id: str, grant_id: str, body: UpdateGrantRequest) -> GrantRecord:
         return self._change(account_id, grant_id, lambda g, now: patch_grant(g, body, now))
 
-    def void(self, account_id: str, grant_id: str, reason: str) -> GrantRecord:
-        grant = self._change(account_id, grant_id, lambda g, now: void_grant(g, reason, now))
+    def void(self, account_id: str, grant_id: str, reason: str, *, refund: bool = False) -> GrantRecord:
+        """With `refund`, the VOIDED entry also asks the billing system for a credit note
+        (account.credits.refund_requested with what the removed balance cost)."""
+        def decide(grant: GrantRecord, now: datetime):
+            if refund:
+                check_refundable(grant)
+            updated, entries = void_grant(grant, reason, now)
+            return updated, with_refund(grant, entries) if refund else entries
+
+        grant = self._change(account_id, grant_id, decide)
         telemetry.count("GrantsVoided")
         return grant
+
+    def adjust(self, account_id: str, grant_id: str, direction: str, amount: str, reason: str) -> LedgerRecord:
+        """An ADJUSTED_UP / ADJUSTED_DOWN entry and the grant's balance, in one transaction."""
+        written: list[LedgerRecord] = []
+        self._change(account_id, grant_id, lambda g, now: adjust(g, direction, amount, reason, now), written)
+        telemetry.count("GrantsAdjusted")
+        return written[0]
+
+    def record_payment(self, account_id: str, grant_id: str, status: str, invoice_id: str | None = None) -> GrantRecord:
+        """PAID or FAILED for a grant that requires payment: exactly one of them ever wins (both
+        write conditioned on the version they read; the loser re-reads and answers 409)."""
+        return self._change(account_id, grant_id, lambda g, now: record_payment(g, status, invoice_id, now))
 
     def expire_now(self, account_id: str, grant_id: str) -> GrantRecord:
         def decide(grant: GrantRecord, now: datetime):

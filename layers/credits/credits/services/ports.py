@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
+from credits.domain.records import ApplicationRecord, GrantNotice, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,20 @@ class Repository(Protocol):
         """Grants of one CASH currency / USAGE metric that may still be spent (balance > 0, not
         voided, expiry not written), lazily, in burn-down order (burndown.grant_sort_key)."""
         ...
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
-        """The grant, its GRANTED entry and, with `request_key`, its create-once claim: one
-        transaction that fails (ConcurrentUpdate) when the key is already claimed."""
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord | None, *, request_key: str | None = None,
+                     notices: Iterable[GrantNotice] = ()) -> None:
+        """The grant, its GRANTED entry (None: a grant awaiting payment), its notices and, with
+        `request_key`, its create-once claim: one transaction that fails (ConcurrentUpdate) when
+        the key is already claimed."""
         ...
     def claimed_grant(self, account_id: str, request_key: str) -> GrantRecord | None:
         """The grant created under `request_key` (within a day), if any."""
         ...
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
-                   extra: Iterable[dict[str, Any]] = ()) -> None: ...
+                   extra: Iterable[dict[str, Any]] = (), *, notices: Iterable[GrantNotice] = ()) -> None:
+        """The grant conditioned on the version read, with its entries and notices (each notice
+        once: a second one of the same grant and kind fails with ConcurrentUpdate)."""
+        ...
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None: ...
     def list_grants(self, account_id: str, query: GrantQuery, now: datetime) -> Page: ...
     # ------------------------------------------------------------------ applications
@@ -159,6 +164,12 @@ class SweepStore(Protocol):
     def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None: ...
 
     def save_noticed(self, grant: GrantRecord, expected_version: int, notice: ExpiringNotice) -> None: ...
+
+    def save_rolled_over(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord],
+                         rollover: GrantRecord, granted: LedgerRecord) -> None:
+        """The expired grant (conditioned on its version), its ROLLED_OVER / EXPIRED entries, and
+        the rollover grant with its GRANTED entry (create-once), in one transaction."""
+        ...
 
     # The methods below are optional: a store without the batch ones is swept one grant at a
     # time, one without burn_candidates / save_depletion_notice announces no balance_depleted.

@@ -16,7 +16,7 @@ from typing import Any
 from credits.domain.clock import to_iso
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
 from credits.domain.ids import ulid_floor
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.records import ApplicationRecord, GrantNotice, GrantRecord, LedgerRecord, Page
 from credits.domain.report_rules import Totals
 from credits.services.ports import GrantQuery, LedgerQuery
 from credits.settings import Settings
@@ -148,16 +148,23 @@ class DynamoRepository:
                 return
             kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
-    def grant_creation_ops(self, grant: GrantRecord, entry: LedgerRecord) -> list[dict[str, Any]]:
-        """What creating a grant writes: the grant, its id reference, its GRANTED entry, and the
-        account's grant counter that account-wide lists report as totalResultSize."""
+    def grant_creation_ops(self, grant: GrantRecord, entry: LedgerRecord | None,
+                           notices: Iterable[GrantNotice] = ()) -> list[dict[str, Any]]:
+        """What creating a grant writes: the grant, its id reference, its GRANTED entry (none for
+        a grant awaiting payment, whose invoice notice is written instead), and the account's
+        grant counter that account-wide lists report as totalResultSize."""
         ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
         return [
             self._grant_put(grant, None),
             self._put(ref, "attribute_not_exists(PK)"),
-            self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+            *([self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)")] if entry is not None else []),
+            *self.notice_ops(notices),
             *self._count_ops(grant, +1),
         ]
+
+    def notice_ops(self, notices: Iterable[GrantNotice]) -> list[dict[str, Any]]:
+        """Each grant notice once (its key is the grant and kind)."""
+        return [self._put(mapping.grant_notice_to_item(n), "attribute_not_exists(PK)") for n in notices]
 
     def _count_ops(self, grant: GrantRecord, delta: int) -> list[dict[str, Any]]:
         update = {"UpdateExpression": "ADD #total :delta, #kind :delta",
@@ -167,8 +174,9 @@ class DynamoRepository:
         key = keys.account_count_key(grant.account_id, keys.count_shard_of(grant.id))
         return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}}]
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
-        operations = self.grant_creation_ops(grant, entry)
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord | None, *, request_key: str | None = None,
+                     notices: Iterable[GrantNotice] = ()) -> None:
+        operations = self.grant_creation_ops(grant, entry, notices)
         if request_key is not None:
             now = int(time.time())
             claim = {**keys.grant_claim_key(grant.account_id, request_key), "entity": "GRANT_CLAIM",
@@ -184,10 +192,11 @@ class DynamoRepository:
         return self.get_grant(account_id, claim["grantId"])
 
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
-                   extra: Iterable[dict[str, Any]] = ()) -> None:
+                   extra: Iterable[dict[str, Any]] = (), *, notices: Iterable[GrantNotice] = ()) -> None:
         """Replace a grant conditioned on the version read, with its ledger entries, atomically."""
         operations = [self._grant_put(grant, expected_version)]
         operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        operations += self.notice_ops(notices)
         operations += list(extra)
         self._transact(operations)
 
@@ -477,10 +486,12 @@ _NOT_EXPIRED = "(attribute_not_exists(expiresAt) OR expiresAt > :now) AND attrib
 _EFFECTIVE = "effectiveAt <= :now"
 # GrantRecord.status_at (domain/records.py) as DynamoDB filters, so a status filter is applied by
 # the server; tests/e2e/test_grants_http.py holds the two to the same answers.
+_PAID_FOR = "attribute_not_exists(awaitingPayment)"
 _STATUS_FILTERS = {
     "VOIDED": "attribute_exists(voidedAt)",
     "EXPIRED": f"{_NOT_VOIDED} AND (expiresAt <= :now OR attribute_exists(expiredAt))",
-    "SCHEDULED": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND effectiveAt > :now",
-    "DEPLETED": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_EFFECTIVE} AND currentBalance <= :zero",
-    "ACTIVE": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_EFFECTIVE} AND currentBalance > :zero",
+    "AWAITING_PAYMENT": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND attribute_exists(awaitingPayment)",
+    "SCHEDULED": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_PAID_FOR} AND effectiveAt > :now",
+    "DEPLETED": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_PAID_FOR} AND {_EFFECTIVE} AND currentBalance <= :zero",
+    "ACTIVE": f"{_NOT_VOIDED} AND {_NOT_EXPIRED} AND {_PAID_FOR} AND {_EFFECTIVE} AND currentBalance > :zero",
 }

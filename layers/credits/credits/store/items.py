@@ -9,7 +9,7 @@ from typing import Any
 
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import ApplicationRecord, CustomerEntry, GrantRecord, LedgerRecord, TaxRateRecord
+from credits.domain.records import ApplicationRecord, CustomerEntry, GrantNotice, GrantRecord, LedgerRecord, TaxRateRecord
 from credits.store import keys
 
 
@@ -52,6 +52,13 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "expiringNoticeSent": grant.expiring_notice_sent,
         "version": grant.version,
         "amountScale": grant.amount_scale,
+        "awaitingPayment": True if grant.awaiting_payment else None,
+        "requirePayment": True if grant.require_payment else None,
+        "paymentInvoiceId": grant.payment_invoice_id,
+        "rolloverMax": grant.rollover_max,
+        "rolloverInterval": grant.rollover_interval,
+        "rolloverIntervalCount": grant.rollover_interval_count,
+        "rolledOverFrom": grant.rolled_over_from,
     })
 
 
@@ -116,6 +123,13 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         expiring_notice_sent=bool(item.get("expiringNoticeSent", False)),
         version=int(item.get("version", 0)),
         amount_scale=int(item["amountScale"]) if item.get("amountScale") is not None else None,
+        awaiting_payment=bool(item.get("awaitingPayment", False)),
+        require_payment=bool(item.get("requirePayment", False)),
+        payment_invoice_id=item.get("paymentInvoiceId"),
+        rollover_max=Decimal(item["rolloverMax"]) if item.get("rolloverMax") is not None else None,
+        rollover_interval=item.get("rolloverInterval"),
+        rollover_interval_count=int(item["rolloverIntervalCount"]) if item.get("rolloverIntervalCount") else None,
+        rolled_over_from=item.get("rolledOverFrom"),
     )
 
 
@@ -168,6 +182,27 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
     )
 
 
+# A grant notice's item lives as long as the other notices (store/sweeps.py).
+GRANT_NOTICE_RETENTION = timedelta(days=90)
+
+
+def grant_notice_to_item(notice: GrantNotice) -> dict[str, Any]:
+    """The item of a GrantNotice (entity NOTICE: its INSERT is the event). One per grant and kind."""
+    grant = notice.grant
+    return {
+        "PK": keys.customer_pk(grant.account_id, grant.customer_id),
+        "SK": f"NOTICE#{notice.kind}#{grant.id}",
+        "entity": "NOTICE",
+        "kind": notice.kind,
+        "accountId": grant.account_id,
+        "customerId": grant.customer_id,
+        "grantId": grant.id,
+        "grant": grant_attributes(grant),
+        "createdAt": to_iso(notice.created_at),
+        "expiration": int((notice.created_at + GRANT_NOTICE_RETENTION).timestamp()),
+    }
+
+
 def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
     unfinished = app.status in keys.UNFINISHED_STATUSES
     key = keys.application_key(app.account_id, app.invoice_id)
@@ -192,6 +227,7 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
         "version": app.version,
         "transitionFrom": app.transition_from,
         "doneGrantIds": list(app.done_grant_ids) or None,
+        "doneAllocations": app.done_allocations or None,
         "createdBy": app.created_by,
     })
 
@@ -207,6 +243,7 @@ def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
                                      value=Decimal(a["value"])) for a in item.get("allocations", [])),
         created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]), version=int(item.get("version", 0)),
         transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
+        done_allocations=int(item.get("doneAllocations") or 0),
         created_by=item.get("createdBy"),
     )
 

@@ -48,6 +48,7 @@ def schedule_to_item(schedule: ScheduleRecord) -> dict[str, Any]:
         "createdAt": to_iso(schedule.created_at),
         "updatedAt": to_iso(schedule.updated_at),
         "canceledAt": to_iso(schedule.canceled_at),
+        "rolloverMax": schedule.rollover_max,
         "GSI1PK": keys.account_schedules_gsi1pk(schedule.account_id),
         "GSI1SK": schedule.id,
         **_due_keys(schedule),
@@ -73,6 +74,7 @@ def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
         created_at=from_iso(item["createdAt"]),  # type: ignore[arg-type]
         updated_at=from_iso(item["updatedAt"]),  # type: ignore[arg-type]
         canceled_at=from_iso(item.get("canceledAt")),
+        rollover_max=Decimal(item["rolloverMax"]) if item.get("rolloverMax") is not None else None,
     )
 
 

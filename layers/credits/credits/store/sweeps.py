@@ -138,6 +138,10 @@ class DynamoSweepStore:
     def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None:
         self.repo.save_grant(grant, expected_version, entries)
 
+    def save_rolled_over(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord],
+                         rollover: GrantRecord, granted: LedgerRecord) -> None:
+        self.repo.save_grant(grant, expected_version, entries, extra=self.repo.grant_creation_ops(rollover, granted))
+
     def save_noticed(self, grant: GrantRecord, expected_version: int, notice: Any) -> None:
         # The version condition already makes this once per grant; attribute_not_exists guards the
         # notice itself, so even a bug elsewhere cannot publish it twice.

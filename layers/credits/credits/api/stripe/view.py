@@ -26,10 +26,17 @@ DEFAULT_NAME = "Credit grant"  # Stripe's `name` is optional; ours is required
 GRANTS_URL = "/v1/billing/credit_grants"
 TRANSACTIONS_URL = "/v1/billing/credit_balance_transactions"
 
-# Ledger entry types that move a balance in Stripe's view (SETTLED, EXPIRY_CHANGED, DELETED don't).
-VISIBLE_ENTRY_TYPES = ("GRANTED", "APPLIED", "RELEASED", "EXPIRED", "VOIDED")
-_CREDIT_TYPES = {"GRANTED": "credits_granted", "RELEASED": "credits_application_invoice_voided"}
-_DEBIT_TYPES = {"APPLIED": "credits_applied", "EXPIRED": "credits_expired", "VOIDED": "credits_voided"}
+# Ledger entry types that move a balance in Stripe's view (SETTLED, EXPIRY_CHANGED, DELETED don't),
+# each as the nearest of Stripe's transaction types, so that a customer's transactions sum to its
+# ledger_balance: an increase adds credits like a grant; a decrease removes them like a (partial)
+# void; a real-time consumption is an application without an invoice (`credits_applied` null);
+# the part of a balance rolled over leaves the old grant as its expiry does (the rollover grant's
+# own `credits_granted` brings it back).
+_CREDIT_TYPES = {"GRANTED": "credits_granted", "ADJUSTED_UP": "credits_granted",
+                 "RELEASED": "credits_application_invoice_voided"}
+_DEBIT_TYPES = {"APPLIED": "credits_applied", "CONSUMED": "credits_applied", "EXPIRED": "credits_expired",
+                "ROLLED_OVER": "credits_expired", "VOIDED": "credits_voided", "ADJUSTED_DOWN": "credits_voided"}
+VISIBLE_ENTRY_TYPES = (*_CREDIT_TYPES, *_DEBIT_TYPES)
 
 # Unix seconds accepted for effective_at / expires_at (through 9999-12-31).
 _MAX_UNIX = 253370764799  # 9998-12-31T23:59:59Z: the last instant the JSON API accepts
@@ -326,6 +333,7 @@ def grant_object(grant: GrantRecord, *, livemode: bool) -> dict[str, Any]:
         "category": grant.category.lower(),
         "created": to_unix(grant.created_at),
         "customer": grant.customer_id,
+        "customer_account": None,
         "effective_at": to_unix(grant.effective_at),
         "expires_at": to_unix(grant.expires_at),
         "livemode": livemode,
@@ -444,5 +452,6 @@ def summary_object(customer: str, grants: Iterable[GrantRecord], now: datetime, 
                       "ledger_balance": _monetary(ledger, currency)}
                      for currency, (available, ledger) in sorted(sums.items())],
         "customer": customer,
+        "customer_account": None,
         "livemode": livemode,
     }
