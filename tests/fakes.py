@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from credits.domain import balance_aggregates as aggregates
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.records import ApplicationRecord, ConsumptionRecord, GrantRecord, LedgerRecord, Page
 
 
 class InMemoryRepository:
@@ -20,7 +22,43 @@ class InMemoryRepository:
         self.applications: dict[tuple[str, str], ApplicationRecord] = {}
         self.api_keys: dict[str, str] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
+        self.consumptions: dict[tuple[str, str], ConsumptionRecord] = {}
+        # (account, customer, BalanceKey) -> buckets, moved by every grant write as in DynamoDB
+        self.aggregates: dict[tuple[str, str, Any], dict] = {}
         self._lock = threading.RLock()
+
+    def _store_grant(self, grant: GrantRecord, *, delete: bool = False) -> None:
+        """Write a grant and move its balance aggregate by the difference (as the DynamoDB
+        adapter does in the same transaction)."""
+        key = (grant.account_id, grant.id)
+        before = aggregates.contribution(self.grants.get(key))
+        after = {} if delete else aggregates.contribution(grant)
+        item = (grant.account_id, grant.customer_id, aggregates.balance_key_of(grant))
+        merged = aggregates.merge([(item, self.aggregates.get(item, {})), (item, aggregates.delta(before, after))])
+        self.aggregates[item] = {**{k: Decimal(0) for k in self.aggregates.get(item, {})}, **merged.get(item, {})}
+        if delete:
+            del self.grants[key]
+        else:
+            self.grants[key] = grant
+
+    # ---- balance aggregates, consumptions
+    def balance_aggregates(self, account_id: str, customer_id: str) -> list:
+        return [(k, dict(v)) for (a, c, k), v in self.aggregates.items() if (a, c) == (account_id, customer_id)]
+
+    def balance_aggregates_of(self, account_id: str, customer_id: str, wanted: list) -> dict:
+        by_scope = {(k.type, k.scope): v for k, v in self.balance_aggregates(account_id, customer_id)}
+        return {w: by_scope.get(w, {}) for w in wanted}
+
+    def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None:
+        return self.consumptions.get((account_id, event_id))
+
+    def commit_consumption(self, record: ConsumptionRecord, grants, entries) -> None:
+        with self._lock:
+            if (record.account_id, record.event_id) in self.consumptions:
+                raise ConcurrentUpdate("eventId taken")
+            grants = self._checked(grants)
+            self.consumptions[(record.account_id, record.event_id)] = record
+            self._write(grants, entries)
 
     # ---- api keys
     def put_api_key(self, key_hash: str, account_id: str) -> None:
@@ -59,7 +97,7 @@ class InMemoryRepository:
             if request_key is not None and (grant.account_id, request_key) in self.claims:
                 raise ConcurrentUpdate("request key already claimed")
             self._check_version(grant, None)
-            self.grants[(grant.account_id, grant.id)] = grant
+            self._store_grant(grant)
             self.entries.append(entry)
             if request_key is not None:
                 self.claims[(grant.account_id, request_key)] = grant.id
@@ -71,13 +109,13 @@ class InMemoryRepository:
     def save_grant(self, grant: GrantRecord, expected_version: int, entries=(), extra=()) -> None:
         with self._lock:
             self._check_version(grant, expected_version)
-            self.grants[(grant.account_id, grant.id)] = grant
+            self._store_grant(grant)
             self.entries.extend(entries)
 
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
         with self._lock:
             self._check_version(grant, expected_version)
-            del self.grants[(grant.account_id, grant.id)]
+            self._store_grant(grant, delete=True)
             self.entries.append(entry)
 
     def list_grants(self, account_id: str, query: Any, now: datetime) -> Page:
@@ -136,13 +174,21 @@ class InMemoryRepository:
             if (expected_version is None and current is not None) or (
                     expected_version is not None and (current is None or current.version != expected_version)):
                 raise ConcurrentUpdate("application")
-            grants = list(grants)
-            for grant, version in grants:
-                self._check_version(grant, version)
+            grants = self._checked(grants)
             self.applications[(app.account_id, app.invoice_id)] = app
-            for grant, _ in grants:
-                self.grants[(grant.account_id, grant.id)] = grant
-            self.entries.extend(entries)
+            self._write(grants, entries)
+
+    def _checked(self, grants) -> list:
+        """The (grant, expected version) pairs of a transaction, each version checked."""
+        grants = list(grants)
+        for grant, version in grants:
+            self._check_version(grant, version)
+        return grants
+
+    def _write(self, grants: list, entries) -> None:
+        for grant, _ in grants:
+            self._store_grant(grant)
+        self.entries.extend(entries)
 
 
 def _page(items: list, query: Any, *, key, reverse: bool = True) -> Page:
@@ -196,7 +242,7 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
                 total -= e.amount
             elif e.type == "RELEASED":
                 total += e.amount
-            elif e.type in ("EXPIRED", "VOIDED"):
+            elif e.type in ("EXPIRED", "VOIDED", "CONSUMED"):
                 total -= e.amount
         if total != grant.current_balance:
             problems.append(f"{grant.id}: ledger says {total}, balance is {grant.current_balance}")

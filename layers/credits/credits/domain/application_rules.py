@@ -17,8 +17,9 @@ from credits.domain.errors import InvalidRequest
 from credits.domain.records import ZERO, ApplicationRecord, GrantRecord
 from credits.models.api import ApplyRequest
 
-# 1 application item + up to 3 items per grant (grant, entry, and on release a write-off entry) <= 100.
-CHUNK_GRANTS = 32
+# 1 application item + up to 3 items per grant (grant, entry, and on release a write-off entry)
+# + at most one balance aggregate per grant <= 100.
+CHUNK_GRANTS = 24
 
 
 def request_hash(request: ApplyRequest, lines: list[BurnLine] | None = None) -> str:

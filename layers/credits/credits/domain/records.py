@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 GrantType = Literal["CASH", "USAGE"]
 Category = Literal["PAID", "PROMOTIONAL"]
-EntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+EntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED",
+                    "CONSUMED"]
 ZERO = Decimal(0)
 
 
@@ -56,6 +57,9 @@ class GrantRecord:
     amount_scale: int | None = None
     # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named at creation.
     tax_rate: dict[str, str] | None = None
+    # The store's own note of what this grant, as read, contributes to its balance aggregate
+    # (domain/balance_aggregates.py): a write adds the difference. Not part of the grant's value.
+    stored: Any = field(default=None, compare=False, repr=False)
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -186,3 +190,26 @@ class CustomerEntry:
     account_id: str
     customer_id: str
     last_activity_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionRecord:
+    """A real-time consumption (`POST /credit-consumptions`): settled at once, keyed by eventId."""
+
+    id: str
+    event_id: str
+    account_id: str
+    customer_id: str
+    metric_id: str | None
+    currency: str | None
+    quantity: Decimal | None
+    amount: Decimal | None
+    unit_price: Decimal | None
+    mode: str
+    covered_units: Decimal | None
+    covered_value: Decimal | None
+    uncovered_units: Decimal | None
+    uncovered_value: Decimal | None
+    allocations: tuple[Any, ...]  # burndown.Allocation
+    request_hash: str
+    created_at: datetime

@@ -137,7 +137,7 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     elif kind == "RELEASED":
         events.append(ReleasedEvent(id=event_id(pk, sk, RELEASED), **base, data=ReleasedData(**amounts, **line)))
     depleted = ctx.get("balanceDepleted")
-    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED"):
+    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED", "CONSUMED"):
         # The write that took the customer's available balance (currency / metric) to zero.
         events.append(BalanceDepletedEvent(
             id=event_id(pk, sk, BALANCE_DEPLETED), **{**base, "grantId": None},

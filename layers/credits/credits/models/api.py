@@ -217,7 +217,8 @@ class LedgerEntry(BaseModel):
     id: str
     grantId: str
     customerId: str
-    type: Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+    type: Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED",
+                  "CONSUMED"]
     amount: str
     balanceAfter: str
     invoiceId: str | None
@@ -430,7 +431,8 @@ PageLimit = Annotated[int, Field(ge=1, le=100)]
 Cursor = Annotated[str, StringConstraints(max_length=2048)]
 GrantType = Literal["CASH", "USAGE"]
 GrantStatus = Literal["SCHEDULED", "ACTIVE", "DEPLETED", "EXPIRED", "VOIDED"]
-LedgerEntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
+LedgerEntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED",
+                          "CONSUMED"]
 
 
 class PageQuery(StrictModel):

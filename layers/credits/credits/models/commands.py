@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from credits.models.api import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
+from credits.models.consumptions import ConsumeRequest
 
 GRANT_CREDITS = "Grant Credits"
 VOID_CREDIT_GRANT = "Void Credit Grant"
 APPLY_CREDITS = "Apply Credits"
 SETTLE_APPLICATION = "Settle Credit Application"
 RELEASE_APPLICATION = "Release Credit Application"
+CONSUME_CREDITS = "Consume Credits"
 
 
 class GrantCreditsDetail(StrictModel):
@@ -31,3 +33,8 @@ class ApplyCreditsDetail(StrictModel):
 class InvoiceDetail(StrictModel):
     accountId: Identifier
     invoiceId: Identifier
+
+
+class ConsumeCreditsDetail(StrictModel):
+    accountId: Identifier
+    consumption: ConsumeRequest
