@@ -1,5 +1,6 @@
-"""ConsumeFunction: POST /credit-consumptions, …/batch, the `Consume Credits` command and the
-consumption queue (SQS, partial batch failures)."""
+"""ConsumeFunction: POST /credit-consumptions, …/batch, the `Consume Credits` command, the
+consumption queue (SQS, partial batch failures), and the writes of /credit-balance-alerts and
+/credit-top-up-rules."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from credits.api.json_body import JSON
 from credits.api.resolver import account_id, lambda_entry, make_resolver
+from credits.api.routes import watches as watch_routes
 from credits.api.views import consumption_batch_view, consumption_view
 from credits.container import consumption_service
 from credits.events.commands import handle_command
@@ -16,6 +18,7 @@ from credits.events.queue import handle_queue, is_sqs_event
 from credits.models.consumptions import ConsumeBatchRequest, ConsumeBatchResponse, ConsumeRequest, Consumption
 
 app = make_resolver()
+app.include_router(watch_routes.write_router)
 
 
 @app.post("/credit-consumptions", status_code=201, summary="Consume credits now (201; 200 on a replay of the eventId)",

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from credits.api.resolver import account_id, lambda_entry, make_resolver
 from credits.api.routes import console as console_routes
 from credits.api.routes import schedules as schedule_routes
+from credits.api.routes import watches as watch_routes
 from credits.api.stripe import routes as stripe_routes
 from credits.api.swagger import enable_swagger
 from credits.api.views import (
@@ -38,6 +39,7 @@ from credits.services.ports import GrantQuery, LedgerQuery
 app = make_resolver()
 app.include_router(stripe_routes.list_router)
 app.include_router(schedule_routes.list_router)
+app.include_router(watch_routes.list_router)
 app.include_router(console_routes.list_router)
 enable_swagger(app, path="/swagger")  # GET /swagger: Swagger UI, 404 unless ENABLE_SWAGGER=true
 

@@ -56,6 +56,8 @@ def ledger_items() -> dict[str, dict[str, Any]]:
         "voided": fixed(voided, "cbtxn_01JNKZ8X00000000000000004A"),
         "expired": fixed(expired, "cbtxn_01JNKZ8X00000000000000005A"),
         "settled": fixed(settled, "cbtxn_01JNKZ8X00000000000000006A"),
+        "topped_up": fixed(granted_entry(g.evolve(id="cg_01JNKZ8X0000000000000000CC", top_up_rule_id="ctr_1"), T0),
+                           "cbtxn_01JNKZ8X00000000000000007A"),
     }
     return {label: mapping.entry_to_item(r) for label, r in records.items()}
 
@@ -91,6 +93,6 @@ def stream_record(item: dict[str, Any], event_name: str = "INSERT", seq: str = "
 def every_event_record() -> list[dict[str, Any]]:
     """Stream records that, together, publish every stream-derived event type."""
     items = ledger_items()
-    labels = ["granted", "applied", "usage_applied", "released", "voided", "expired"]
+    labels = ["granted", "applied", "usage_applied", "released", "voided", "expired", "topped_up"]
     return [stream_record(items[label], seq=str(100 + i)) for i, label in enumerate(labels)] + [
         stream_record(notice_item(), seq="200")]

@@ -19,7 +19,9 @@ from credits.domain.records import (
     Page,
     ScheduleRecord,
     TaxRateRecord,
+    WatchRecord,
 )
+from credits.models.alerts import Alert, AlertList, TopUpRule, TopUpRuleList
 from credits.models.api import (
     Allocation,
     Application,
@@ -82,7 +84,7 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
         expiryDate=d.isoformat() if (d := expiry_date_of(grant.expires_at)) else None,
         status=grant.status_at(now), reason=grant.reason, metadata=dict(grant.metadata),
         applicability={"metricIds": list(grant.applicable_metric_ids)} if grant.applicable_metric_ids is not None else None,
-        invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id,
+        invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id, topUpRuleId=grant.top_up_rule_id,
         createdAt=to_iso(grant.created_at), updatedAt=to_iso(grant.updated_at), voidedAt=to_iso(grant.voided_at),
         voidReason=grant.void_reason, expiredAt=to_iso(grant.expired_at),
     )
@@ -211,3 +213,30 @@ def entitlement_view(customer_id: str, metric_id: str, units: Decimal, cash: lis
                        units=money.format_units(units),
                        cash=[CashEntitlement(currency=c, available=money.format_money(a, c)) for c, a in cash],
                        asOf=to_iso(now))
+
+
+# ---------------------------------------------------------------- balance alerts and top-up rules (v2)
+def _threshold(watch: WatchRecord) -> str:
+    return money.format_money(watch.threshold, watch.currency) if watch.type == "CASH" and watch.currency \
+        else money.format_units(watch.threshold)
+
+
+def watch_view(watch: WatchRecord) -> Alert:
+    return Alert(id=watch.id, customerId=watch.customer_id, type=watch.type, currency=watch.currency,
+                 metricId=watch.metric_id, threshold=_threshold(watch), state=watch.state,
+                 createdAt=to_iso(watch.created_at))
+
+
+def rule_view(rule: WatchRecord) -> TopUpRule:
+    return TopUpRule(id=rule.id, customerId=rule.customer_id, type=rule.type, currency=rule.currency,
+                     metricId=rule.metric_id, threshold=_threshold(rule), grant=dict(rule.grant or {}),
+                     maxPerMonth=rule.max_per_month, status=rule.status, createdAt=to_iso(rule.created_at),
+                     updatedAt=to_iso(rule.updated_at))
+
+
+def alert_list_view(page: Page) -> AlertList:
+    return AlertList(items=[watch_view(w) for w in page.items], pagination=pagination(page))
+
+
+def rule_list_view(page: Page) -> TopUpRuleList:
+    return TopUpRuleList(items=[rule_view(w) for w in page.items], pagination=pagination(page))

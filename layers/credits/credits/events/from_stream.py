@@ -21,6 +21,7 @@ from credits.models.events import (
     GRANTED,
     INVOICE_REQUESTED,
     RELEASED,
+    TOPPED_UP,
     VOIDED,
     AppliedData,
     AppliedEvent,
@@ -37,6 +38,8 @@ from credits.models.events import (
     InvoiceRequestedEvent,
     ReleasedData,
     ReleasedEvent,
+    ToppedUpData,
+    ToppedUpEvent,
     VoidedData,
     VoidedEvent,
     event_id,
@@ -122,6 +125,9 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     if kind == "GRANTED":
         grant = _granted(entry, ctx)
         events.append(GrantedEvent(id=event_id(pk, sk, GRANTED), **base, data=GrantedData(grant=grant)))
+        if grant.topUpRuleId:
+            events.append(ToppedUpEvent(id=event_id(pk, sk, TOPPED_UP), **base,
+                                        data=ToppedUpData(topUpRuleId=grant.topUpRuleId, grant=grant)))
         if grant.invoiceRequested:
             events.append(InvoiceRequestedEvent(id=event_id(pk, sk, INVOICE_REQUESTED), **base, data=InvoiceRequestedData(
                 costOfCredit=grant.costOfCredit, currency=grant.currency, taxRateId=grant.taxRateId, taxRate=grant.taxRate,

@@ -22,6 +22,9 @@ RELEASED = "account.credits.released"
 BALANCE_DEPLETED = "account.credits.balance_depleted"
 INVOICE_REQUESTED = "account.credits.invoice_requested"
 COMMAND_FAILED = "account.credits.command_failed"
+BALANCE_LOW = "account.credits.balance_low"
+BALANCE_RECOVERED = "account.credits.balance_recovered"
+TOPPED_UP = "account.credits.topped_up"
 
 GrantType = Literal["CASH", "USAGE"]
 
@@ -111,6 +114,28 @@ class CommandFailedData(_Data):
     error: dict[str, Any] = Field(description="the error body of the HTTP API: {\"error\": {code, message, details}}")
 
 
+class BalanceCrossedData(_Data):
+    """A customer balance crossed an alert's threshold (balance_low: from >= to <;
+    balance_recovered: back to >=). Once per crossing, from the committed write."""
+
+    alert: dict[str, Any] = Field(description="the alert as GET /credit-balance-alerts/{id} shows it (state before)")
+    type: GrantType
+    currency: str | None
+    metricId: str | None
+    threshold: str
+    balanceBefore: str = Field(description="the balance's available amount before the write")
+    balanceAfter: str = Field(description="the balance's available amount after the write")
+    write: dict[str, Any] = Field(description="the write that crossed it: ledger entryIds, their types, invoiceId "
+                                              "or the consumption's eventId")
+
+
+class ToppedUpData(_Data):
+    """A top-up rule's grant, created once for a crossing of its threshold."""
+
+    topUpRuleId: str
+    grant: Grant
+
+
 # ====================================================================== envelopes
 
 
@@ -142,6 +167,9 @@ ReleasedEvent = _event("ReleasedEvent", RELEASED, ReleasedData)
 BalanceDepletedEvent = _event("BalanceDepletedEvent", BALANCE_DEPLETED, BalanceDepletedData, grant_id=None,
                               doc="grantId is null: the event is about the customer's balance, not one grant.")
 InvoiceRequestedEvent = _event("InvoiceRequestedEvent", INVOICE_REQUESTED, InvoiceRequestedData)
+BalanceLowEvent = _event("BalanceLowEvent", BALANCE_LOW, BalanceCrossedData, grant_id=None)
+BalanceRecoveredEvent = _event("BalanceRecoveredEvent", BALANCE_RECOVERED, BalanceCrossedData, grant_id=None)
+ToppedUpEvent = _event("ToppedUpEvent", TOPPED_UP, ToppedUpData)
 CommandFailedEvent = _event("CommandFailedEvent", COMMAND_FAILED, CommandFailedData, grant_id=str | None,
                             customer_id=str | None, doc="customerId is null when the failed command named no customer.")
 
@@ -156,11 +184,15 @@ EVENT_MODELS: dict[str, type[BaseEvent]] = {
     BALANCE_DEPLETED: BalanceDepletedEvent,
     INVOICE_REQUESTED: InvoiceRequestedEvent,
     COMMAND_FAILED: CommandFailedEvent,
+    BALANCE_LOW: BalanceLowEvent,
+    BALANCE_RECOVERED: BalanceRecoveredEvent,
+    TOPPED_UP: ToppedUpEvent,
 }
 
 Event = Annotated[
     GrantedEvent | VoidedEvent | ExpiredEvent | ExpiringSoonEvent | AppliedEvent | ReleasedEvent
-    | BalanceDepletedEvent | InvoiceRequestedEvent | CommandFailedEvent,
+    | BalanceDepletedEvent | InvoiceRequestedEvent | CommandFailedEvent | BalanceLowEvent | BalanceRecoveredEvent
+    | ToppedUpEvent,
     Field(discriminator="type"),
 ]
 

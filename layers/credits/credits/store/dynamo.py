@@ -115,17 +115,26 @@ class DynamoRepository:
                 grant, change = op.pop(_AGGREGATE)
                 deltas.append(((grant.account_id, grant.customer_id, aggregates.balance_key_of(grant)), change))
             clean.append(op)
+        written = [from_wire(op["Put"]["Item"]) for op in clean if "Put" in op
+                   and op["Put"]["Item"].get("entity", {}).get("S") == "LEDGER"]
+        # The write that moved the balance, for the alerts it crosses (their events name it).
+        write = {"entryIds": [e["id"] for e in written][:10], "types": sorted({e["entryType"] for e in written}),
+                 "invoiceId": next((e["invoiceId"] for e in written if e.get("invoiceId")), None),
+                 "eventId": next((e["context"]["eventId"] for e in written if (e.get("context") or {}).get("eventId")),
+                                 None)}
         for (account_id, customer_id, key), change in _merge_by_item(deltas).items():
-            clean.append(self._aggregate_update(account_id, customer_id, key, change))
+            clean.append(self._aggregate_update(account_id, customer_id, key, change, write))
         if len(clean) > 100:
             raise ValueError(f"a transaction of {len(clean)} items: DynamoDB takes at most 100")
         return clean
 
     def _aggregate_update(self, account_id: str, customer_id: str, key: aggregates.BalanceKey,
-                          change: aggregates.Contribution) -> dict[str, Any]:
-        names = {"#t": "grantType", "#c": "currency", "#m": "metricId", "#e": "entity", "#u": "updatedAt"}
+                          change: aggregates.Contribution, write: dict[str, Any]) -> dict[str, Any]:
+        names = {"#t": "grantType", "#c": "currency", "#m": "metricId", "#e": "entity", "#u": "updatedAt",
+                 "#w": "lastWrite", "#a": "accountId", "#cu": "customerId"}
         values: dict[str, Any] = {":t": key.type, ":c": key.currency, ":m": key.metric_id, ":e": "BALANCE",
-                                  ":u": to_iso(datetime.now(UTC)), ":one": 1}
+                                  ":u": to_iso(datetime.now(UTC)), ":one": 1, ":w": write, ":a": account_id,
+                                  ":cu": customer_id}
         adds = ["version :one"]
         for i, ((field, window), amount) in enumerate(sorted(change.items())):
             names[f"#b{i}"] = mapping.aggregate_attribute(field, window)
@@ -134,7 +143,8 @@ class DynamoRepository:
         return {"Update": {"TableName": self.table,
                            "Key": to_wire({"PK": keys.customer_pk(account_id, customer_id),
                                            "SK": keys.balance_sk(key.type, key.scope)}),
-                           "UpdateExpression": "SET #t = :t, #c = :c, #m = :m, #e = :e, #u = :u ADD "
+                           "UpdateExpression": "SET #t = :t, #c = :c, #m = :m, #e = :e, #u = :u, #w = :w, #a = :a, "
+                                               "#cu = :cu ADD "
                                                + ", ".join(adds),
                            "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_wire(values)}}
 
@@ -254,8 +264,9 @@ class DynamoRepository:
         key = keys.account_count_key(grant.account_id, keys.count_shard_of(grant.id))
         return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}}]
 
-    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None) -> None:
-        operations = self.grant_creation_ops(grant, entry)
+    def create_grant(self, grant: GrantRecord, entry: LedgerRecord, *, request_key: str | None = None,
+                     extra: Iterable[dict[str, Any]] = ()) -> None:
+        operations = self.grant_creation_ops(grant, entry) + list(extra)
         if request_key is not None:
             now = int(time.time())
             claim = {**keys.grant_claim_key(grant.account_id, request_key), "entity": "GRANT_CLAIM",

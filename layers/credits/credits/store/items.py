@@ -60,6 +60,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "expiringNoticeSent": grant.expiring_notice_sent,
         "version": grant.version,
         "amountScale": grant.amount_scale,
+        "topUpRuleId": grant.top_up_rule_id,
     })
 
 
@@ -126,6 +127,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         expiring_notice_sent=bool(item.get("expiringNoticeSent", False)),
         version=int(item.get("version", 0)),
         amount_scale=int(item["amountScale"]) if item.get("amountScale") is not None else None,
+        top_up_rule_id=item.get("topUpRuleId"),
     )
     # What it contributes to its balance aggregate as stored (a write adds the difference);
     # a grant written before the aggregates existed contributes nothing yet.

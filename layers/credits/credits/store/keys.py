@@ -193,3 +193,22 @@ def balance_sk(grant_type: str, scope: str) -> str:
 def consumption_key(account_id: str, event_id: str) -> dict[str, str]:
     """A consumption by its eventId (the account's idempotency key for it): its own partition."""
     return {"PK": f"ACCT#{account_id}#CONSUMPTION#{event_id}", "SK": "CONSUMPTION"}
+
+
+# ---- balance alerts and top-up rules (v2): in the customer's partition, next to the balance
+def watch_prefix(grant_type: str, scope: str) -> str:
+    """The watches (alerts, top-up rules) of one customer balance: one Query when it moves."""
+    return f"WATCH#{grant_type}#{len(scope)}:{scope}#"
+
+
+def watch_sk(grant_type: str, scope: str, watch_id: str) -> str:
+    return f"{watch_prefix(grant_type, scope)}{watch_id}"
+
+
+def watch_ref_key(account_id: str, watch_id: str) -> dict[str, str]:
+    """watch id -> its item, for GET / PATCH / DELETE by id."""
+    return {"PK": f"ACCT#{account_id}#WATCH#{watch_id}", "SK": "REF"}
+
+
+def account_watches_gsi1pk(account_id: str, kind: str) -> str:
+    return f"ACCT#{account_id}#{'ALERTS' if kind == 'ALERT' else 'TOPUPRULES'}"
