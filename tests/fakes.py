@@ -251,3 +251,46 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
         if grant.current_balance < 0 or grant.pending_amount < 0:
             problems.append(f"{grant.id}: negative balance")
     return problems
+
+
+class InMemoryWatchStore:
+    """Balance alerts and top-up rules in memory, with the DynamoDB adapter's conditions
+    (version checks, the top-up's create-once claim in the rule's own transaction)."""
+
+    def __init__(self, repo: InMemoryRepository) -> None:
+        self.repo = repo
+        self.watches: dict[tuple[str, str], Any] = {}
+
+    def put_new(self, watch) -> None:
+        self.watches[(watch.account_id, watch.id)] = watch
+
+    def get(self, account_id: str, watch_id: str, kind: str):
+        watch = self.watches.get((account_id, watch_id))
+        return watch if watch is not None and watch.kind == kind else None
+
+    def save(self, watch, expected_version: int, extra=None) -> None:
+        with self.repo._lock:
+            current = self.watches.get((watch.account_id, watch.id))
+            if current is None or current.version != expected_version:
+                raise ConcurrentUpdate("watch version")
+            self.watches[(watch.account_id, watch.id)] = watch
+
+    def delete(self, watch) -> None:
+        self.watches.pop((watch.account_id, watch.id), None)
+
+    def of_balance(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> list:
+        return [w for (a, _), w in sorted(self.watches.items()) if a == account_id and w.customer_id == customer_id
+                and w.type == grant_type and w.scope == scope]
+
+    def list(self, account_id: str, kind: str, *, customer_id, limit, after, before) -> Page:
+        items = sorted((w for (a, _), w in self.watches.items() if a == account_id and w.kind == kind
+                        and customer_id in (None, w.customer_id)), key=lambda w: w.id, reverse=True)
+        return Page(items=items[:limit], after=None, before=None, total=len(items))
+
+    def top_up(self, rule, expected_version: int, grant, entry, claim: str) -> None:
+        with self.repo._lock:
+            current = self.watches.get((rule.account_id, rule.id))
+            if current is None or current.version != expected_version:
+                raise ConcurrentUpdate("watch version")
+            self.repo.create_grant(grant, entry, request_key=claim)
+            self.watches[(rule.account_id, rule.id)] = rule

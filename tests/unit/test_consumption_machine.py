@@ -14,16 +14,18 @@ from credits.domain import balance_aggregates as aggregates
 from credits.domain.balances import balance_totals
 from credits.domain.errors import InsufficientCredits
 from credits.domain.grant_rules import expire_grant
+from credits.models.alerts import CreateAlertRequest, CreateTopUpRuleRequest
 from credits.models.api import ApplyRequest, CreateGrantRequest
 from credits.models.consumptions import ConsumeRequest
 from credits.services.applications import ApplicationService
 from credits.services.consumptions import ConsumptionService
 from credits.services.grants import GrantService
 from credits.services.queries import QueryService
+from credits.services.watches import WatchService
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.fakes import InMemoryRepository, ledger_invariant_violations
+from tests.fakes import InMemoryRepository, InMemoryWatchStore, ledger_invariant_violations
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 ACCOUNT = "acct_cm"
@@ -46,6 +48,18 @@ class ConsumptionMachine(RuleBasedStateMachine):
         self.grant_ids: list[str] = []
         self.invoices: list[str] = []
         self.events = 0
+        # Balance alerts on both balances, and a top-up rule on USD (at most 2 a month).
+        self.watches = WatchService(self.repo, InMemoryWatchStore(self.repo), clock=clock)
+        self.watches.create_alert(ACCOUNT, CreateAlertRequest(customerId=CUSTOMER, type="USAGE", metricId="api_calls",
+                                                              threshold="50"))
+        self.watches.create_alert(ACCOUNT, CreateAlertRequest(customerId=CUSTOMER, type="CASH", currency="USD",
+                                                              threshold="5.00"))
+        self.watches.create_rule(ACCOUNT, CreateTopUpRuleRequest(
+            customerId=CUSTOMER, type="CASH", currency="USD", threshold="1.00", maxPerMonth=2,
+            grant={"name": "top-up", "type": "CASH", "amount": "3.00", "currency": "USD", "category": "PROMOTIONAL"}))
+        self.seen = {("USAGE", "api_calls"): Decimal(0), ("CASH", "USD"): Decimal(0)}  # last observed balances
+        self.top_ups_by_month: dict[str, int] = {}
+        self.version = 0
 
     def _later(self, days: int) -> str:
         return (self.now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -129,6 +143,36 @@ class ConsumptionMachine(RuleBasedStateMachine):
             if grant.status_at(self.now) == "EXPIRED" and grant.expired_at is None and grant.voided_at is None:
                 expired, entries = expire_grant(grant, self.now)
                 self.repo.save_grant(expired, grant.version, entries)
+
+    @invariant()
+    def alerts_fire_exactly_where_the_balance_crossed(self):
+        """What the stream of each balance aggregate would deliver after this step: an alert
+        event exactly when the balance went across its threshold since the last look, and a
+        top-up grant at most once per crossing below 1.00 and twice a month."""
+        for grant_type, scope, threshold in (("USAGE", "api_calls", Decimal(50)), ("CASH", "USD", Decimal(5))):
+            self.version += 1
+            buckets = self.repo.balance_aggregates_of(ACCOUNT, CUSTOMER, [(grant_type, scope)])[(grant_type, scope)]
+            key = aggregates.BalanceKey(grant_type, scope if grant_type == "CASH" else None,
+                                        scope if grant_type == "USAGE" else None)
+            grants_before = len(self.repo.grants)
+            crossed = self.watches.on_balance_change(ACCOUNT, CUSTOMER, key, buckets, self.version, self.now)
+            now_available = aggregates.available_at(buckets, self.now)
+            before = self.seen[(grant_type, scope)]
+            expected = []
+            if before >= threshold > now_available:
+                expected = ["balance_low"]
+            elif before < threshold <= now_available:
+                expected = ["balance_recovered"]
+            assert [direction for _, direction, _ in crossed] == expected
+            self.seen[(grant_type, scope)] = now_available
+            if grant_type == "CASH":
+                made = len(self.repo.grants) - grants_before
+                assert made in (0, 1)
+                if made:
+                    month = f"{self.now:%Y-%m}"
+                    self.top_ups_by_month[month] = self.top_ups_by_month.get(month, 0) + 1
+                    assert self.top_ups_by_month[month] <= 2
+                    assert expected == ["balance_low"] or before < Decimal(5)  # it crossed 1.00 on the way down
 
     @invariant()
     def ledger_invariant(self):

@@ -159,7 +159,10 @@ class WatchService:
     def _top_up(self, moved: WatchRecord, rule: WatchRecord, crossing_version: int, when: datetime) -> None:
         month = month_of(when)
         counted = moved.evolve(month=month, month_count=(rule.month_count if rule.month == month else 0) + 1)
-        body = CreateGrantRequest(customerId=rule.customer_id, **(rule.grant or {}))
+        template = dict(rule.grant or {})
+        if template.get("category", "PAID") == "PAID":
+            template.setdefault("generateInvoice", True)  # a PAID top-up requests its invoice
+        body = CreateGrantRequest(customerId=rule.customer_id, **template)
         grant = build_grant(rule.account_id, body, when).evolve(top_up_rule_id=rule.id)
         try:
             self.store.top_up(counted, rule.version, grant, granted_entry(grant, when),

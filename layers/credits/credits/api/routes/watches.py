@@ -39,14 +39,14 @@ def create_rule(body: Annotated[CreateTopUpRuleRequest, Body()]) -> TopUpRule:
 
 
 @write_router.patch("/credit-top-up-rules/<id>", summary="Change a top-up rule")
-def update_rule(id: WatchId, body: Annotated[UpdateTopUpRuleRequest, Body()]) -> TopUpRule:  # noqa: A002
+def update_rule(id: WatchId, body: Annotated[UpdateTopUpRuleRequest, Body()]) -> TopUpRule:
     return rule_view(watch_service().update_rule(account_id(write_router), id, body))
 
 
 def _reads_and_delete(path: str, kind: str, view, list_view, model, list_model, what: str) -> None:
     """GET list, GET one, DELETE one of a kind of watch (the same for alerts and top-up rules)."""
 
-    def delete_watch(id: WatchId) -> Response[None]:  # noqa: A002 - the path's {id}
+    def delete_watch(id: WatchId) -> Response[None]:
         watch_service().delete(account_id(write_router), id, kind)
         return Response(status_code=204, body=None)
 
@@ -54,7 +54,7 @@ def _reads_and_delete(path: str, kind: str, view, list_view, model, list_model, 
         return list_view(watch_service().list(account_id(list_router), kind, customer_id=q.customerId,
                                               limit=q.limit, after=q.after, before=q.before))
 
-    def get_watch(id: WatchId):  # noqa: A002 - the path's {id}
+    def get_watch(id: WatchId):
         return view(watch_service().get(account_id(list_router), id, kind))
 
     # Resolved here (the module's annotations are strings, and these name this call's models).
