@@ -294,6 +294,7 @@ def test_consumptions_and_balance_aggregates_agree_with_the_grants(repo):
     units = grant(type="USAGE", currency=None, amount="100", metricId="api_calls",
                   expiresAt=(now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     grant(amount="5.00", applicability={"metricIds": ["storage"]})
+    grant(amount="10.00", priority=1)
     later = grant(amount="7.00", effectiveAt=(now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     doomed = grant(amount="1.00")
     record, _, created = consumptions.consume(ACCOUNT, ConsumeRequest(
@@ -322,4 +323,5 @@ def test_consumptions_and_balance_aggregates_agree_with_the_grants(repo):
                  if r.grant_count}
         assert found == expected
     units_now, cash, _ = consumptions.entitlement(ACCOUNT, customer, "api_calls")
-    assert units_now == 0 and cash == []  # the USD left (5.00) may only pay for storage
+    # 10.00 - 2.00 consumed - 3.00 applied; the other 5.00 may only pay for storage
+    assert units_now == 0 and cash == [("USD", Decimal("5.00"))]
