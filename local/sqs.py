@@ -122,6 +122,10 @@ class LocalQueues:
     # -- event sources ---------------------------------------------------------------------
     def _deliver(self, function: str, queue: Queue, batch_size: int, partial: bool) -> None:
         while not self._stop.is_set():
+            if not self.depth(queue):
+                with self._lock:
+                    self._lock.wait(self.poll_interval)
+                continue
             batch = self.receive(queue, batch_size)
             if not batch:
                 with self._lock:
@@ -130,7 +134,8 @@ class LocalQueues:
             event = {"Records": [self._record(queue, m) for m in batch]}
             try:
                 reply = self.runtime.invoke(function, event)
-                failed = {f.get("itemIdentifier") for f in ((reply or {}).get("batchItemFailures") or [])} if partial else set()
+                reported = (reply or {}).get("batchItemFailures") or [] if partial else []
+                failed = {f.get("itemIdentifier") for f in reported}
             except Exception as exc:
                 print(f"local sqs: {function} failed on a batch of {queue.spec.name}: {exc}", file=sys.stderr)
                 failed = {m.message_id for m in batch}
@@ -150,7 +155,7 @@ class LocalQueues:
 
     def start(self) -> None:
         for function, queue_id, batch_size, partial in self.sources:
-            if queue_id not in self.queues or not self.runtime.has_handler(function):
+            if queue_id not in self.queues:
                 continue
             thread = threading.Thread(target=self._deliver, args=(function, self.queues[queue_id], batch_size, partial),
                                       name=f"sqs-{queue_id}", daemon=True)
