@@ -270,7 +270,8 @@ class CapturingRepository:
                 self.captured: list[list[dict[str, Any]]] = []
 
             def _transact(self, operations: list[dict[str, Any]]) -> None:  # noqa: D401 - captured, not sent
-                self.captured.append(operations)
+                # As sent: with the balance aggregates' updates merged in.
+                self.captured.append(self._with_aggregates(operations))
 
             def get_grant(self, account_id: str, grant_id: str):
                 return self.grants.get(grant_id)

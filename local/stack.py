@@ -20,8 +20,10 @@ from local.gateway import Gateway
 from local.invoke_api import InvokeApi
 from local.lambdas import EnvironmentPatch, FunctionRuntime, local_environment
 from local.schedule import Scheduler
+from local.sqs import LocalQueues
 from local.streams import StreamPoller
 from local.template import TEMPLATE_PATH, create_table, functions, layer_dirs, load_template, webhook_patterns
+from local.template import queues as template_queues
 
 DEFAULT_TABLE = "credits-local"
 DEFAULT_BUS = "credits-local"
@@ -49,6 +51,7 @@ class Stack:
     data_dir: Path | None = None  # None: in memory
     data_kept: bool = False  # the data of an earlier run was found and kept
     key_kept: bool = False  # the development key of an earlier run is used again
+    queues: LocalQueues | None = None  # the template's SQS queues and their event sources
     _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -265,6 +268,10 @@ def start_stack(
             poller = StreamPoller(runtime, dynamodb_url, table_name, PUBLISHER, poll_interval=stream_poll_interval)
             stoppers.append(poller.stop)
             poller.start()
+        local_queues = LocalQueues(runtime, template_queues(template), specs)
+        stoppers.append(local_queues.stop)
+        local_queues.serve(host, 0)
+        local_queues.start()
         scheduler = None
         if expiry_interval:
             scheduler = Scheduler(runtime, expiry_interval)
@@ -293,6 +300,7 @@ def start_stack(
         data_dir=Path(data_dir) if data_dir else None,
         data_kept=data_kept,
         key_kept=key_kept,
+        queues=local_queues,
         _stoppers=stoppers,
     )
     atexit.register(stack.stop)
@@ -309,6 +317,7 @@ def aws_environment(stack: Stack) -> dict[str, str]:
         "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_url,
         "AWS_ENDPOINT_URL_LAMBDA": stack.lambda_url,
         "AWS_ENDPOINT_URL_EVENTBRIDGE": stack.events_url,
+        **({"AWS_ENDPOINT_URL_SQS": stack.queues.server.url} if stack.queues and stack.queues.server else {}),
         "TABLE_NAME": stack.table_name,
     }
 
@@ -337,6 +346,7 @@ def banner(stack: Stack) -> str:
   Lambda invoke  {stack.lambda_url}   (boto3 lambda client endpoint_url)
   DynamoDB Local {stack.dynamodb_url}   table {stack.table_name}
   Event bus      {stack.events_url}   (GET /events: published events; GET /dead-letters: undeliverable webhooks)
+  SQS            {stack.queues.server.url if stack.queues and stack.queues.server else '-'}   (ConsumptionQueue → ConsumeFunction; boto3 sqs client endpoint_url)
   Webhook        {webhook}
   API keys (Authorization: Bearer <key>){key_note}:
 {keys}{warn}

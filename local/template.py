@@ -169,6 +169,7 @@ class FunctionSpec:
     eventbridge_rules: list[dict[str, Any]] = field(default_factory=list)  # the Patterns
     schedules: list[dict[str, Any]] = field(default_factory=list)  # Schedule/ScheduleV2 Properties
     streams: list[dict[str, Any]] = field(default_factory=list)  # DynamoDB event Properties
+    queues: list[dict[str, Any]] = field(default_factory=list)  # SQS event Properties
 
     @property
     def handler_file(self) -> Path:
@@ -232,6 +233,8 @@ def functions(template: dict[str, Any] | None = None) -> dict[str, FunctionSpec]
                 spec.schedules.append(eprops)
             elif etype == "DynamoDB":
                 spec.streams.append(eprops)
+            elif etype == "SQS":
+                spec.queues.append(eprops)
         result[logical_id] = spec
     return result
 
@@ -338,3 +341,23 @@ def resolve_environment(
             value = "true" if value else "false"
         resolved[key] = str(value)
     return resolved
+
+
+@dataclass
+class QueueSpec:
+    logical_id: str
+    name: str
+    dead_letter: str | None  # logical id of the RedrivePolicy's dead-letter queue
+    max_receive_count: int
+
+
+def queues(template: dict[str, Any] | None = None) -> dict[str, QueueSpec]:
+    """Every AWS::SQS::Queue (unconditioned, or whose condition the local stack cannot tell: all),
+    named by its logical id, with its redrive policy."""
+    template = template or load_template()
+    result = {}
+    for logical_id, res in _resources(template, "AWS::SQS::Queue").items():
+        redrive = (res.get("Properties") or {}).get("RedrivePolicy") or {}
+        dead = ref_target(redrive.get("deadLetterTargetArn"))
+        result[logical_id] = QueueSpec(logical_id, logical_id, dead, int(redrive.get("maxReceiveCount") or 0))
+    return result

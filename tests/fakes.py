@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from credits.domain import balance_aggregates as aggregates
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.records import ApplicationRecord, ConsumptionRecord, GrantRecord, LedgerRecord, Page
 
 
 class InMemoryRepository:
@@ -21,7 +23,43 @@ class InMemoryRepository:
         self.api_keys: dict[str, str] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
         self.notices: list[Any] = []  # GrantNotice items written (their INSERT is the event)
+        self.consumptions: dict[tuple[str, str], ConsumptionRecord] = {}
+        # (account, customer, BalanceKey) -> buckets, moved by every grant write as in DynamoDB
+        self.aggregates: dict[tuple[str, str, Any], dict] = {}
         self._lock = threading.RLock()
+
+    def _store_grant(self, grant: GrantRecord, *, delete: bool = False) -> None:
+        """Write a grant and move its balance aggregate by the difference (as the DynamoDB
+        adapter does in the same transaction)."""
+        key = (grant.account_id, grant.id)
+        before = aggregates.contribution(self.grants.get(key))
+        after = {} if delete else aggregates.contribution(grant)
+        item = (grant.account_id, grant.customer_id, aggregates.balance_key_of(grant))
+        merged = aggregates.merge([(item, self.aggregates.get(item, {})), (item, aggregates.delta(before, after))])
+        self.aggregates[item] = {**{k: Decimal(0) for k in self.aggregates.get(item, {})}, **merged.get(item, {})}
+        if delete:
+            del self.grants[key]
+        else:
+            self.grants[key] = grant
+
+    # ---- balance aggregates, consumptions
+    def balance_aggregates(self, account_id: str, customer_id: str) -> list:
+        return [(k, dict(v)) for (a, c, k), v in self.aggregates.items() if (a, c) == (account_id, customer_id)]
+
+    def balance_aggregates_of(self, account_id: str, customer_id: str, wanted: list) -> dict:
+        by_scope = {(k.type, k.scope): v for k, v in self.balance_aggregates(account_id, customer_id)}
+        return {w: by_scope.get(w, {}) for w in wanted}
+
+    def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None:
+        return self.consumptions.get((account_id, event_id))
+
+    def commit_consumption(self, record: ConsumptionRecord, grants, entries) -> None:
+        with self._lock:
+            if (record.account_id, record.event_id) in self.consumptions:
+                raise ConcurrentUpdate("eventId taken")
+            grants = self._checked(grants)
+            self.consumptions[(record.account_id, record.event_id)] = record
+            self._write(grants, entries)
 
     # ---- api keys
     def put_api_key(self, key_hash: str, account_id: str) -> None:
@@ -61,7 +99,7 @@ class InMemoryRepository:
             if request_key is not None and (grant.account_id, request_key) in self.claims:
                 raise ConcurrentUpdate("request key already claimed")
             self._check_version(grant, None)
-            self.grants[(grant.account_id, grant.id)] = grant
+            self._store_grant(grant)
             if entry is not None:
                 self.entries.append(entry)
             self.notices.extend(notices)
@@ -77,14 +115,14 @@ class InMemoryRepository:
             self._check_version(grant, expected_version)
             if any((n.kind, n.grant.id) in {(m.kind, m.grant.id) for m in self.notices} for n in notices):
                 raise ConcurrentUpdate("notice already written")
-            self.grants[(grant.account_id, grant.id)] = grant
+            self._store_grant(grant)
             self.entries.extend(entries)
             self.notices.extend(notices)
 
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
         with self._lock:
             self._check_version(grant, expected_version)
-            del self.grants[(grant.account_id, grant.id)]
+            self._store_grant(grant, delete=True)
             self.entries.append(entry)
 
     def list_grants(self, account_id: str, query: Any, now: datetime) -> Page:
@@ -143,15 +181,26 @@ class InMemoryRepository:
             if (expected_version is None and current is not None) or (
                     expected_version is not None and (current is None or current.version != expected_version)):
                 raise ConcurrentUpdate("application")
-            grants, entries = list(grants), list(entries)
-            # What DynamoDB would refuse: a transaction of more than 100 items.
-            assert 1 + len(grants) + len(entries) <= 100, f"{1 + len(grants) + len(entries)} items in one transaction"
-            for grant, version in grants:
-                self._check_version(grant, version)
+            grants, entries = self._checked(grants), list(entries)
+            # What DynamoDB would refuse: a transaction of more than 100 items (with at most one
+            # balance-aggregate update per customer balance the grants belong to).
+            balances = {(g.customer_id, aggregates.balance_key_of(g)) for g, _ in grants}
+            items = 1 + len(grants) + len(entries) + len(balances)
+            assert items <= 100, f"{items} items in one transaction"
             self.applications[(app.account_id, app.invoice_id)] = app
-            for grant, _ in grants:
-                self.grants[(grant.account_id, grant.id)] = grant
-            self.entries.extend(entries)
+            self._write(grants, entries)
+
+    def _checked(self, grants) -> list:
+        """The (grant, expected version) pairs of a transaction, each version checked."""
+        grants = list(grants)
+        for grant, version in grants:
+            self._check_version(grant, version)
+        return grants
+
+    def _write(self, grants: list, entries) -> None:
+        for grant, _ in grants:
+            self._store_grant(grant)
+        self.entries.extend(entries)
 
 
 def _page(items: list, query: Any, *, key, reverse: bool = True) -> Page:
@@ -208,3 +257,46 @@ def ledger_invariant_violations(grants: list[GrantRecord], entries: list[LedgerR
         if grant.current_balance < 0 or grant.pending_amount < 0:
             problems.append(f"{grant.id}: negative balance")
     return problems
+
+
+class InMemoryWatchStore:
+    """Balance alerts and top-up rules in memory, with the DynamoDB adapter's conditions
+    (version checks, the top-up's create-once claim in the rule's own transaction)."""
+
+    def __init__(self, repo: InMemoryRepository) -> None:
+        self.repo = repo
+        self.watches: dict[tuple[str, str], Any] = {}
+
+    def put_new(self, watch) -> None:
+        self.watches[(watch.account_id, watch.id)] = watch
+
+    def get(self, account_id: str, watch_id: str, kind: str):
+        watch = self.watches.get((account_id, watch_id))
+        return watch if watch is not None and watch.kind == kind else None
+
+    def save(self, watch, expected_version: int, extra=None) -> None:
+        with self.repo._lock:
+            current = self.watches.get((watch.account_id, watch.id))
+            if current is None or current.version != expected_version:
+                raise ConcurrentUpdate("watch version")
+            self.watches[(watch.account_id, watch.id)] = watch
+
+    def delete(self, watch) -> None:
+        self.watches.pop((watch.account_id, watch.id), None)
+
+    def of_balance(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> list:
+        return [w for (a, _), w in sorted(self.watches.items()) if a == account_id and w.customer_id == customer_id
+                and w.type == grant_type and w.scope == scope]
+
+    def list(self, account_id: str, kind: str, *, customer_id, limit, after, before) -> Page:
+        items = sorted((w for (a, _), w in self.watches.items() if a == account_id and w.kind == kind
+                        and customer_id in (None, w.customer_id)), key=lambda w: w.id, reverse=True)
+        return Page(items=items[:limit], after=None, before=None, total=len(items))
+
+    def top_up(self, rule, expected_version: int, grant, entry, claim: str) -> None:
+        with self.repo._lock:
+            current = self.watches.get((rule.account_id, rule.id))
+            if current is None or current.version != expected_version:
+                raise ConcurrentUpdate("watch version")
+            self.repo.create_grant(grant, entry, request_key=claim)
+            self.watches[(rule.account_id, rule.id)] = rule

@@ -8,10 +8,19 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from credits.api.resolver import account_id, lambda_entry, make_resolver
 from credits.api.routes import console as console_routes
 from credits.api.routes import schedules as schedule_routes
+from credits.api.routes import watches as watch_routes
 from credits.api.stripe import routes as stripe_routes
 from credits.api.swagger import enable_swagger
-from credits.api.views import application_view, balance_view, grant_list_view, grant_view, ledger_list_view
-from credits.container import application_service, query_service
+from credits.api.views import (
+    application_view,
+    balance_view,
+    consumption_view,
+    entitlement_view,
+    grant_list_view,
+    grant_view,
+    ledger_list_view,
+)
+from credits.container import application_service, consumption_service, query_service
 from credits.models.api import (
     Application,
     CreditBalance,
@@ -24,11 +33,13 @@ from credits.models.api import (
     ReportQuery,
     TransactionListQuery,
 )
+from credits.models.consumptions import Consumption, Entitlement, EventId
 from credits.services.ports import GrantQuery, LedgerQuery
 
 app = make_resolver()
 app.include_router(stripe_routes.list_router)
 app.include_router(schedule_routes.list_router)
+app.include_router(watch_routes.list_router)
 app.include_router(console_routes.list_router)
 enable_swagger(app, path="/swagger")  # GET /swagger: Swagger UI, 404 unless ENABLE_SWAGGER=true
 
@@ -68,6 +79,18 @@ def get_application(invoiceId: Annotated[str, Path()]) -> Application:
 def get_report(q: Annotated[ReportQuery, Query()]) -> CreditReport:
     return query_service().report(account_id(app), q.from_, q.to, customer_id=q.customerId, grant_type=q.type,
                                   currency=q.currency)
+
+
+@app.get("/credit-consumptions/<eventId>", summary="Get a consumption by its eventId")
+def get_consumption(eventId: Annotated[EventId, Path()]) -> Consumption:
+    return consumption_view(*consumption_service().get(account_id(app), eventId))
+
+
+@app.get("/customers/<customerId>/entitlements/<metricId>",
+         summary="May this customer use this metric now? (constant cost in its number of grants)")
+def get_entitlement(customerId: Annotated[Identifier, Path()], metricId: Annotated[Identifier, Path()]) -> Entitlement:
+    return entitlement_view(customerId, metricId, *consumption_service().entitlement(account_id(app), customerId,
+                                                                                      metricId))
 
 
 lambda_handler = lambda_entry(app)

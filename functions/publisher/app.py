@@ -12,7 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from credits.container import customer_service, publisher
+from credits.container import customer_service, publisher, watch_service
+from credits.events.balance_crossings import balance_events
 from credits.events.from_stream import events_from_image, inserted_image, ledger_entries_in
 from credits.publish import PublishFailed
 from credits.telemetry import count, instrument
@@ -23,7 +24,8 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def record_handler(record: DynamoDBRecord) -> int:
     image = inserted_image(record)  # read once: the directory and the events both need it
     customer_service().note_activity(ledger_entries_in(image))
-    events = events_from_image(image)
+    # A balance aggregate's change: the alerts it crossed (and the top-ups it calls for).
+    events = events_from_image(image) + balance_events(record, watch_service())
     if events and not all(publisher().publish(events)):
         raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")
     count("EventsPublished", len(events))

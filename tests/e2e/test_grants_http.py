@@ -18,7 +18,7 @@ GRANT_FIELDS = {
     "currentBalance", "pendingAmount", "costOfCredit", "pricePerUnit", "category", "priority",
     "taxRateId", "taxRate", "effectiveAt", "effectiveDate", "expiresAt", "expiryDate", "status", "reason",
     "metadata", "applicability", "invoiceRequested", "scheduleId", "createdAt", "updatedAt",
-    "voidedAt", "voidReason", "expiredAt", "requirePayment", "rolledOverFrom",
+    "voidedAt", "voidReason", "expiredAt", "requirePayment", "rolledOverFrom", "topUpRuleId",
 }
 
 

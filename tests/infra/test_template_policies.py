@@ -37,7 +37,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                                  "dynamodb:UpdateItem"},
                        "index/GSI2": {"dynamodb:Query"}, "index/GSI3": {"dynamodb:Query"},
                        "index/LSI1": {"dynamodb:Query"}},
-    "PublisherFunction": {"table": {"dynamodb:UpdateItem"}, "bus": {"events:PutEvents"}, "dlq": {"sqs:SendMessage"}},
+    "ConsumeFunction": {"table": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                  "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+                        "index/LSI1": {"dynamodb:Query"}, "bus": {"events:PutEvents"}},
+    "PublisherFunction": {"table": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}, "bus": {"events:PutEvents"}, "dlq": {"sqs:SendMessage"}},
     # Serves the console's static files: no AWS call, so not one statement.
     "ConsoleFunction": {},
 }

@@ -270,7 +270,7 @@ def test_sample_command_events_run(published):
     from credits.events.commands import COMMANDS
 
     samples = {p.name: json.loads(p.read_text()) for p in sorted((ROOT / "events").glob("command-*.json"))}
-    assert len(samples) == 5 and {e["detail-type"] for e in samples.values()} == set(COMMANDS)
+    assert len(samples) == 6 and {e["detail-type"] for e in samples.values()} == set(COMMANDS)
     for event in samples.values():
         model, _ = COMMANDS[event["detail-type"]]
         model.model_validate(event["detail"])
@@ -321,3 +321,20 @@ def test_the_same_json_in_another_key_order_is_the_same_body(published):
     a, b = grant_app.lambda_handler(first, Context()), grant_app.lambda_handler(second, Context())
     assert (a["statusCode"], a["body"]) == (b["statusCode"], b["body"])
     assert len(grants()) == 1
+
+
+def test_the_consumption_queue_reports_only_the_invalid_message_as_failed(published):
+    """events/sqs-consumptions.json through ConsumeFunction: the valid message is consumed, the
+    invalid one comes back as a partial batch failure (SQS redelivers it, then dead-letters it);
+    the same batch again consumes nothing more (eventId)."""
+    handle(command("Grant Credits", {"accountId": "acct_dev", "grant": {**GRANT, "customerId": "cus_demo",
+                                                                        "type": "USAGE", "currency": None,
+                                                                        "amount": "100", "metricId": "api_calls"}}))
+    consume_app = load_function("consume")
+    batch = json.loads((ROOT / "events" / "sqs-consumptions.json").read_text())
+    first = consume_app.lambda_handler(copy.deepcopy(batch), Context())
+    assert first == {"batchItemFailures": [{"itemIdentifier": batch["Records"][1]["messageId"]}]}
+    again = consume_app.lambda_handler(copy.deepcopy(batch), Context())
+    assert again == first
+    [grant] = grants("acct_dev", "cus_demo")
+    assert grant.current_balance == 90

@@ -307,3 +307,58 @@ def test_paid_grants_and_adjustments_behave_the_same_on_both_adapters(repo):
     assert sorted(e.type for e in entries) == ["ADJUSTED_DOWN", "ADJUSTED_UP", "GRANTED"]
     assert ledger_invariant_violations(all_grants, entries, []) == []
     assert repo.get_grant(ACCOUNT, gated.id).current_balance == Decimal("27.50")
+
+
+def test_consumptions_and_balance_aggregates_agree_with_the_grants(repo):
+    """Consumptions (create-once on eventId, CONSUMED entries) and the balance aggregates that
+    every grant write moves: on both adapters the aggregates equal the sum over the grants."""
+    from credits.domain import balance_aggregates as aggregates
+    from credits.domain.balances import balance_totals
+    from credits.models.consumptions import ConsumeRequest
+    from credits.services.consumptions import ConsumptionService
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = lambda: now  # noqa: E731
+    grants = GrantService(repo, clock=clock)
+    apps = ApplicationService(repo, clock=clock)
+    consumptions = ConsumptionService(repo, clock=clock)
+    customer = "cus_agg"
+
+    def grant(**kw):
+        base = dict(customerId=customer, name="g", type="CASH", amount="10.00", currency="USD")
+        return grants.create(ACCOUNT, CreateGrantRequest(**{**base, **kw})).id
+
+    units = grant(type="USAGE", currency=None, amount="100", metricId="api_calls",
+                  expiresAt=(now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    grant(amount="5.00", applicability={"metricIds": ["storage"]})
+    grant(amount="10.00", priority=1)
+    later = grant(amount="7.00", effectiveAt=(now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    doomed = grant(amount="1.00")
+    record, _, created = consumptions.consume(ACCOUNT, ConsumeRequest(
+        eventId="e1", customerId=customer, metricId="api_calls", quantity="120", currency="USD", unitPrice="0.10"))
+    assert created and record.covered_units == Decimal(120) and record.uncovered_value == Decimal("0.00")
+    assert consumptions.consume(ACCOUNT, ConsumeRequest(eventId="e1", customerId=customer, metricId="api_calls",
+                                                        quantity="120", currency="USD", unitPrice="0.10"))[0] == record
+    with pytest.raises(Conflict):
+        consumptions.consume(ACCOUNT, ConsumeRequest(eventId="e1", customerId=customer, metricId="api_calls",
+                                                     quantity="121", currency="USD", unitPrice="0.10"))
+    apps.apply(ACCOUNT, ApplyRequest(invoiceId="inv_agg", customerId=customer, currency="USD",
+                                     lines=[{"lineId": "x", "amount": "3.00"}]))
+    grants.delete(ACCOUNT, doomed)
+    grants.void(ACCOUNT, later, "not wanted")
+    grants.patch(ACCOUNT, units, UpdateGrantRequest(expiresAt=(now + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")))
+
+    all_grants = repo.customer_grants(ACCOUNT, customer)
+    entries = [e for g in all_grants for e in repo.grant_ledger(ACCOUNT, customer, g.id)]
+    assert ledger_invariant_violations(all_grants, entries, [repo.get_application(ACCOUNT, "inv_agg")]) == []
+    assert sorted(e.amount for e in entries if e.type == "CONSUMED") == [Decimal("2.00"), Decimal(100)]
+    for at in (now, now + timedelta(days=3), now + timedelta(days=6)):
+        expected = {(r.type, r.currency, r.metric_id, r.available, r.pending, r.expiring, r.grant_count)
+                    for r in balance_totals(all_grants, at, timedelta(days=30))}
+        found = {(r.type, r.currency, r.metric_id, r.available, r.pending, r.expiring, r.grant_count)
+                 for r in (aggregates.totals_at(k, b, at) for k, b in repo.balance_aggregates(ACCOUNT, customer))
+                 if r.grant_count}
+        assert found == expected
+    units_now, cash, _ = consumptions.entitlement(ACCOUNT, customer, "api_calls")
+    # 10.00 - 2.00 consumed - 3.00 applied; the other 5.00 may only pay for storage
+    assert units_now == 0 and cash == [("USD", Decimal("5.00"))]

@@ -62,6 +62,8 @@ def ledger_items() -> dict[str, dict[str, Any]]:
         "settled": fixed(settled, "cbtxn_01JNKZ8X00000000000000006A"),
         "adjusted": fixed(adjusted, "cbtxn_01JNKZ8X00000000000000007A"),
         "refunded": fixed(refunded, "cbtxn_01JNKZ8X00000000000000008A"),
+        "topped_up": fixed(granted_entry(g.evolve(id="cg_01JNKZ8X0000000000000000CC", top_up_rule_id="ctr_1"), T0),
+                           "cbtxn_01JNKZ8X00000000000000009A"),
     }
     return {label: mapping.entry_to_item(r) for label, r in records.items()}
 
@@ -105,7 +107,7 @@ def stream_record(item: dict[str, Any], event_name: str = "INSERT", seq: str = "
 def every_event_record() -> list[dict[str, Any]]:
     """Stream records that, together, publish every stream-derived event type."""
     items = ledger_items()
-    labels = ["granted", "applied", "usage_applied", "released", "voided", "expired", "adjusted", "refunded"]
+    labels = ["granted", "applied", "usage_applied", "released", "voided", "expired", "adjusted", "refunded", "topped_up"]
     return [stream_record(items[label], seq=str(100 + i)) for i, label in enumerate(labels)] + [
         stream_record(notice_item(), seq="200")] + [
         stream_record(item, seq=str(300 + i)) for i, item in enumerate(grant_notice_items().values())]

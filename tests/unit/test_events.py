@@ -13,7 +13,9 @@ from tests.unit.event_samples import every_event_record, grant_item, ledger_item
 from tools.event_schemas import write_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
-STREAM_TYPES = set(ev.EVENT_MODELS) - {ev.COMMAND_FAILED}  # command_failed is published directly
+# command_failed is published directly; balance_low / balance_recovered come from balance aggregates'
+# stream records (events/balance_crossings.py, tested on its own)
+STREAM_TYPES = set(ev.EVENT_MODELS) - {ev.COMMAND_FAILED, ev.BALANCE_LOW, ev.BALANCE_RECOVERED}
 
 
 def _events(label: str):
@@ -24,6 +26,14 @@ def test_every_stream_event_type_is_produced():
     produced = [e for r in every_event_record() for e in events_from_stream_record(r)]
     assert {e.type for e in produced} == STREAM_TYPES
     assert len({e.id for e in produced}) == len(produced)  # unique per event
+
+
+def test_a_top_up_grant_publishes_topped_up_with_its_rule():
+    by_type = {e.type: e for e in _events("topped_up")}
+    granted, topped = by_type[ev.GRANTED], by_type[ev.TOPPED_UP]
+    assert topped.data.topUpRuleId == "ctr_1" and ev.INVOICE_REQUESTED in by_type
+    assert topped.data.grant.id == granted.data.grant.id == topped.grantId
+    assert topped.id != granted.id
 
 
 def test_granted_carries_the_grant_view_and_invoice_request():

@@ -55,10 +55,10 @@ def test_batches_expire_and_notice_each_grant_once():
     grants = [make(i, expires=NOW - timedelta(minutes=i + 1)) for i in range(200)]
     grants += [make(1000 + i, expires=NOW + timedelta(days=2)) for i in range(30)]
     store = BatchStore(grants)
-    summary = service(store, batch_grants=45).run()
+    summary = service(store, batch_grants=33).run()
     assert (summary.expired, summary.notices, summary.more_remaining) == (200, 30, False)
     assert sorted(e.grant_id for e in store.entries) == sorted(g.id for g in grants[:200])
-    assert max(store.batches) <= 45 and len(store.batches) < 200 / 10  # batched, not one per grant
+    assert max(store.batches) <= 33 and len(store.batches) < 200 / 10  # batched, not one per grant
     again = service(store).run()
     assert (again.expired, again.notices) == (0, 0)
 

@@ -39,6 +39,22 @@ def application_service():
 
 
 @lru_cache(maxsize=1)
+def consumption_service():
+    from credits.services.consumptions import ConsumptionService
+
+    return ConsumptionService(repository(), attempts=get_settings().max_write_attempts)
+
+
+@lru_cache(maxsize=1)
+def watch_service():
+    from credits.services.watches import WatchService
+    from credits.store.watches_store import DynamoWatchStore
+
+    repo = repository()
+    return WatchService(repo, DynamoWatchStore(repo))
+
+
+@lru_cache(maxsize=1)
 def schedule_service():
     from credits.services.schedules import ScheduleService
     from credits.store.schedules_store import ScheduleStore
@@ -115,7 +131,8 @@ def publisher():
     return EventBridgePublisher(get_settings())
 
 
-_CACHED = (repository, grant_service, query_service, application_service, schedule_service, tax_rate_store,
+_CACHED = (repository, grant_service, query_service, application_service, consumption_service, watch_service,
+           schedule_service, tax_rate_store,
            tax_rate_service, customer_service, stripe_queries, expiry_service, recovery_service,
            idempotency_persistence, publisher)
 

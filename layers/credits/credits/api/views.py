@@ -11,7 +11,17 @@ from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import BurnLine, summarize
 from credits.domain.clock import expiry_date_of, to_iso
 from credits.domain.customer_rules import CustomerSummary as CustomerSummaryRecord
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
+from credits.domain.records import (
+    ApplicationRecord,
+    ConsumptionRecord,
+    GrantRecord,
+    LedgerRecord,
+    Page,
+    ScheduleRecord,
+    TaxRateRecord,
+    WatchRecord,
+)
+from credits.models.alerts import Alert, AlertList, TopUpRule, TopUpRuleList
 from credits.models.api import (
     Allocation,
     Application,
@@ -28,6 +38,15 @@ from credits.models.api import (
     Schedule,
     TaxRate,
     TaxRateList,
+)
+from credits.models.consumptions import (
+    BatchResult,
+    CashEntitlement,
+    ConsumeBatchResponse,
+    Consumption,
+    ConsumptionAllocation,
+    Coverage,
+    Entitlement,
 )
 
 
@@ -65,7 +84,7 @@ def grant_view(grant: GrantRecord, now: datetime) -> Grant:
         expiryDate=d.isoformat() if (d := expiry_date_of(grant.expires_at)) else None,
         status=grant.status_at(now), reason=grant.reason, metadata=dict(grant.metadata),
         applicability={"metricIds": list(grant.applicable_metric_ids)} if grant.applicable_metric_ids is not None else None,
-        invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id,
+        invoiceRequested=grant.invoice_requested, scheduleId=grant.schedule_id, topUpRuleId=grant.top_up_rule_id,
         createdAt=to_iso(grant.created_at), updatedAt=to_iso(grant.updated_at), voidedAt=to_iso(grant.voided_at),
         voidReason=grant.void_reason, expiredAt=to_iso(grant.expired_at),
         requirePayment=grant.require_payment, rolledOverFrom=grant.rolled_over_from,
@@ -156,3 +175,71 @@ def application_view(app: ApplicationRecord) -> Application:
                                 value=money.format_money(a.value, cur)) for a in app.allocations],
         createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at),
     )
+
+
+# ---------------------------------------------------------------- real-time consumption (v2)
+def consumption_view(record: ConsumptionRecord, balances: list[BalanceTotals]) -> Consumption:
+    cur = record.currency
+
+    def value(amount: Decimal | None) -> str | None:
+        if amount is None:
+            return None
+        return money.format_money(amount, cur) if cur else money.format_units(amount)
+
+    def units(amount: Decimal | None) -> str | None:
+        return None if amount is None else money.format_units(amount)
+
+    return Consumption(
+        id=record.id, eventId=record.event_id, customerId=record.customer_id, metricId=record.metric_id,
+        currency=cur, quantity=units(record.quantity), amount=value(record.amount), mode=record.mode,
+        covered=Coverage(units=units(record.covered_units), value=value(record.covered_value)),
+        uncovered=Coverage(units=units(record.uncovered_units), value=value(record.uncovered_value)),
+        allocations=[ConsumptionAllocation(grantId=a.grant_id, type=a.type, units=units(a.units), value=value(a.value))
+                     for a in record.allocations],
+        balances=[balance_row(b) for b in balances], createdAt=to_iso(record.created_at))
+
+
+def consumption_batch_view(results: list[tuple[int, object]]) -> ConsumeBatchResponse:
+    out = []
+    for status, result in results:
+        if status in (200, 201):
+            record, balances = result  # type: ignore[misc]
+            out.append(BatchResult(status=status, consumption=consumption_view(record, balances)))
+        else:
+            out.append(BatchResult(status=status, error=result["error"]))  # type: ignore[index]
+    return ConsumeBatchResponse(results=out)
+
+
+def entitlement_view(customer_id: str, metric_id: str, units: Decimal, cash: list[tuple[str, Decimal]],
+                     now: datetime) -> Entitlement:
+    return Entitlement(customerId=customer_id, metricId=metric_id, hasAccess=units > 0 or any(a > 0 for _, a in cash),
+                       units=money.format_units(units),
+                       cash=[CashEntitlement(currency=c, available=money.format_money(a, c)) for c, a in cash],
+                       asOf=to_iso(now))
+
+
+# ---------------------------------------------------------------- balance alerts and top-up rules (v2)
+def _threshold(watch: WatchRecord) -> str:
+    return money.format_money(watch.threshold, watch.currency) if watch.type == "CASH" and watch.currency \
+        else money.format_units(watch.threshold)
+
+
+def watch_view(watch: WatchRecord) -> Alert:
+    return Alert(id=watch.id, customerId=watch.customer_id, type=watch.type, currency=watch.currency,
+                 metricId=watch.metric_id, threshold=_threshold(watch), state=watch.state,
+                 createdAt=to_iso(watch.created_at))
+
+
+def rule_view(rule: WatchRecord) -> TopUpRule:
+    return TopUpRule(id=rule.id, customerId=rule.customer_id, type=rule.type, currency=rule.currency,
+                     metricId=rule.metric_id, threshold=_threshold(rule), grant=dict(rule.grant or {}),
+                     maxPerMonth=rule.max_per_month, status=rule.status, createdAt=to_iso(rule.created_at),
+                     updatedAt=to_iso(rule.updated_at))
+
+
+def alert_list_view(page: Page) -> AlertList:
+    return AlertList(items=[watch_view(w) for w in page.items], pagination=pagination(page))
+
+
+def rule_list_view(page: Page) -> TopUpRuleList:
+    return TopUpRuleList(items=[rule_view(w) for w in page.items], pagination=pagination(page))

@@ -21,8 +21,11 @@ from credits.models.api import ApplyRequest
 CHUNK_GRANTS = 32
 # DynamoDB's limit on the items of one transaction. A chunk holds the application item, one item
 # per grant, one ledger entry per allocation (an APPLIED entry per grant and invoice line, and
-# a RELEASED entry mirroring each), and on release one write-off entry per grant.
+# a RELEASED entry mirroring each), on release one write-off entry per grant, and at most one
+# balance-aggregate update per grant (store/dynamo merges a transaction's aggregate deltas into
+# one update per customer balance, and a grant belongs to one balance).
 MAX_TRANSACTION_ITEMS = 100
+AGGREGATE_ITEMS_PER_GRANT = 1
 
 
 def request_hash(request: ApplyRequest, lines: list[BurnLine] | None = None) -> str:
@@ -135,13 +138,14 @@ def take_chunk(allocations: list[Alloc], max_grants: int, *, per_grant: int, per
                base: int = 1) -> list[Alloc]:
     """The longest prefix of `allocations` (grouped by grant, in the order they are written) that
     one transaction can hold: at most `max_grants` grants, and `base` + `per_grant` items for each
-    grant + `per_allocation` items for each allocation <= MAX_TRANSACTION_ITEMS. A grant whose
+    grant (+ its balance aggregate's update) + `per_allocation` items for each allocation
+    <= MAX_TRANSACTION_ITEMS. A grant whose
     allocations do not all fit is cut between two of them (at least one allocation is taken)."""
     grants: set[str] = set()
     items = base
     taken = 0
     for a in allocations:
-        cost = per_allocation + (0 if a.grant_id in grants else per_grant)
+        cost = per_allocation + (0 if a.grant_id in grants else per_grant + AGGREGATE_ITEMS_PER_GRANT)
         if taken and (items + cost > MAX_TRANSACTION_ITEMS or (a.grant_id not in grants and len(grants) >= max_grants)):
             break
         grants.add(a.grant_id)

@@ -75,3 +75,10 @@ class NotImplementedYet(ServiceError):
 
 class ConcurrentUpdate(Exception):
     """A conditional write lost a race: re-read and retry (internal, never reaches a caller)."""
+
+
+class InsufficientCredits(ServiceError):
+    """STRICT consumption that usable credits cannot cover: nothing was consumed."""
+
+    status = 402
+    code = "insufficient_credits"

@@ -57,8 +57,8 @@ class DepletionNotice:
 
 
 # Grants per batch: a transaction holds at most 100 items, and each grant takes 2 (the grant, its
-# EXPIRED entry or its notice).
-BATCH_GRANTS = 45
+# EXPIRED entry or its notice) and may move its balance aggregate (one more item per balance).
+BATCH_GRANTS = 33
 
 
 def is_due_for_expiry(grant: GrantRecord, now: datetime) -> bool:

@@ -51,3 +51,11 @@ def new_schedule_id() -> str:
 
 def new_tax_rate_id() -> str:
     return f"txr_{ulid()}"
+
+
+def new_alert_id() -> str:
+    return f"cba_{ulid()}"
+
+
+def new_top_up_rule_id() -> str:
+    return f"ctr_{ulid()}"

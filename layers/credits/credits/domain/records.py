@@ -68,6 +68,11 @@ class GrantRecord:
     rollover_interval_count: int | None = None
     # A rollover grant: the grant whose balance it carries on (it does not roll over again).
     rolled_over_from: str | None = None
+    # The store's own note of what this grant, as read, contributes to its balance aggregate
+    # (domain/balance_aggregates.py): a write adds the difference. Not part of the grant's value.
+    stored: Any = field(default=None, compare=False, repr=False)
+    # The top-up rule (/credit-top-up-rules) that made it, if any.
+    top_up_rule_id: str | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -215,3 +220,58 @@ class CustomerEntry:
     account_id: str
     customer_id: str
     last_activity_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionRecord:
+    """A real-time consumption (`POST /credit-consumptions`): settled at once, keyed by eventId."""
+
+    id: str
+    event_id: str
+    account_id: str
+    customer_id: str
+    metric_id: str | None
+    currency: str | None
+    quantity: Decimal | None
+    amount: Decimal | None
+    unit_price: Decimal | None
+    mode: str
+    covered_units: Decimal | None
+    covered_value: Decimal | None
+    uncovered_units: Decimal | None
+    uncovered_value: Decimal | None
+    allocations: tuple[Any, ...]  # burndown.Allocation
+    request_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRecord:
+    """A balance alert (kind ALERT) or an automatic top-up rule (kind TOP_UP) on one customer
+    balance; `state` is where the balance was last seen against the threshold."""
+
+    id: str
+    kind: str  # ALERT | TOP_UP
+    account_id: str
+    customer_id: str
+    type: GrantType
+    currency: str | None
+    metric_id: str | None
+    threshold: Decimal
+    state: str  # ABOVE | BELOW
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    # TOP_UP only
+    grant: dict[str, Any] | None = None  # the grant template (JSON, nulls dropped)
+    max_per_month: int = 0
+    status: str = "ACTIVE"
+    month: str | None = None  # YYYY-MM of the top-ups counted in `month_count`
+    month_count: int = 0
+
+    @property
+    def scope(self) -> str:
+        return (self.currency if self.type == "CASH" else self.metric_id) or ""
+
+    def evolve(self, **changes: Any) -> WatchRecord:
+        return replace(self, **changes)

@@ -1,5 +1,5 @@
 """EventBridge commands in: `Grant Credits`, `Void Credit Grant`, `Apply Credits`,
-`Settle Credit Application`, `Release Credit Application`.
+`Settle Credit Application`, `Release Credit Application`, `Consume Credits`.
 
 `handle_command` is the `commands` (and `direct`) callable of `api.lambda_entry`: it validates the
 envelope and the `detail` with pydantic, calls the same domain function as the HTTP route, and
@@ -21,18 +21,26 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 from pydantic import BaseModel, ValidationError
 
-from credits.api.views import application_view, grant_view
-from credits.container import application_service, grant_service, idempotency_persistence, publisher
+from credits.api.views import application_view, consumption_view, grant_view
+from credits.container import (
+    application_service,
+    consumption_service,
+    grant_service,
+    idempotency_persistence,
+    publisher,
+)
 from credits.domain.clock import to_iso, utcnow
 from credits.domain.errors import ServiceError
 from credits.models.commands import (
     APPLY_CREDITS,
+    CONSUME_CREDITS,
     GRANT_CREDITS,
     RECORD_CREDIT_PAYMENT,
     RELEASE_APPLICATION,
     SETTLE_APPLICATION,
     VOID_CREDIT_GRANT,
     ApplyCreditsDetail,
+    ConsumeCreditsDetail,
     GrantCreditsDetail,
     InvoiceDetail,
     RecordCreditPaymentDetail,
@@ -81,6 +89,12 @@ def _release(detail: InvoiceDetail, command_id: str) -> dict[str, Any]:
     return application_view(application_service().release(detail.accountId, detail.invoiceId)).model_dump(mode="json")
 
 
+def _consume(detail: ConsumeCreditsDetail, command_id: str) -> dict[str, Any]:
+    # The consumption's eventId is its own idempotency key (as over HTTP).
+    record, balances, _created = consumption_service().consume(detail.accountId, detail.consumption)
+    return consumption_view(record, balances).model_dump(mode="json")
+
+
 # Each runs with the validated detail and the command's id.
 COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any, str], dict[str, Any]]]] = {
     GRANT_CREDITS: (GrantCreditsDetail, _grant),
@@ -89,6 +103,7 @@ COMMANDS: dict[str, tuple[type[BaseModel], Callable[[Any, str], dict[str, Any]]]
     APPLY_CREDITS: (ApplyCreditsDetail, _apply),
     SETTLE_APPLICATION: (InvoiceDetail, _settle),
     RELEASE_APPLICATION: (InvoiceDetail, _release),
+    CONSUME_CREDITS: (ConsumeCreditsDetail, _consume),
 }
 
 
@@ -132,7 +147,7 @@ def execute(detail_type: str, detail: Any, command_id: str) -> dict[str, Any]:
 def _publish_failure(event: dict[str, Any], command_id: str, detail_type: str, body: dict[str, Any]) -> None:
     detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
     account = detail.get("accountId") if isinstance(detail.get("accountId"), str) else ""
-    inner = detail.get("grant") or detail.get("application")
+    inner = detail.get("grant") or detail.get("application") or detail.get("consumption")
     customer = inner.get("customerId") if isinstance(inner, dict) else None
     failed = command_failed_event(account, command_id, detail_type, body, to_iso(utcnow()),
                                   customer_id=customer if isinstance(customer, str) else None)

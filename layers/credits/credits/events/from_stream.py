@@ -23,6 +23,7 @@ from credits.models.events import (
     INVOICE_REQUESTED,
     REFUND_REQUESTED,
     RELEASED,
+    TOPPED_UP,
     VOIDED,
     AdjustedData,
     AdjustedEvent,
@@ -43,6 +44,8 @@ from credits.models.events import (
     RefundRequestedEvent,
     ReleasedData,
     ReleasedEvent,
+    ToppedUpData,
+    ToppedUpEvent,
     VoidedData,
     VoidedEvent,
     event_id,
@@ -131,6 +134,9 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     if kind == "GRANTED":
         grant = _granted(entry, ctx)
         events.append(GrantedEvent(id=event_id(pk, sk, GRANTED), **base, data=GrantedData(grant=grant)))
+        if grant.topUpRuleId:
+            events.append(ToppedUpEvent(id=event_id(pk, sk, TOPPED_UP), **base,
+                                        data=ToppedUpData(topUpRuleId=grant.topUpRuleId, grant=grant)))
         # A paid grant's invoice was requested when it was made (its notice), not again now.
         if grant.invoiceRequested and not ctx.get("invoiceAlreadyRequested"):
             events.append(_invoice_requested(event_id(pk, sk, INVOICE_REQUESTED), base, grant))
@@ -154,7 +160,7 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     elif kind == "RELEASED":
         events.append(ReleasedEvent(id=event_id(pk, sk, RELEASED), **base, data=ReleasedData(**amounts, **line)))
     depleted = ctx.get("balanceDepleted")
-    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED", "ADJUSTED_DOWN"):
+    if depleted and kind in ("APPLIED", "VOIDED", "EXPIRED", "ADJUSTED_DOWN", "CONSUMED"):
         # The write that took the customer's available balance (currency / metric) to zero.
         events.append(BalanceDepletedEvent(
             id=event_id(pk, sk, BALANCE_DEPLETED), **{**base, "grantId": None},

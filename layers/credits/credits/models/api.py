@@ -211,6 +211,7 @@ class Grant(BaseModel):
     applicability: dict[str, list[str]] | None
     invoiceRequested: bool
     scheduleId: str | None
+    topUpRuleId: str | None = None
     createdAt: str
     updatedAt: str
     voidedAt: str | None

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from credits.models.api import ApplyRequest, CreateGrantRequest, Identifier, Reason, StrictModel
+from credits.models.consumptions import ConsumeRequest
 
 GRANT_CREDITS = "Grant Credits"
 VOID_CREDIT_GRANT = "Void Credit Grant"
@@ -15,6 +16,7 @@ APPLY_CREDITS = "Apply Credits"
 SETTLE_APPLICATION = "Settle Credit Application"
 RELEASE_APPLICATION = "Release Credit Application"
 RECORD_CREDIT_PAYMENT = "Record Credit Payment"
+CONSUME_CREDITS = "Consume Credits"
 
 
 class GrantCreditsDetail(StrictModel):
@@ -47,3 +49,8 @@ class ApplyCreditsDetail(StrictModel):
 class InvoiceDetail(StrictModel):
     accountId: Identifier
     invoiceId: Identifier
+
+
+class ConsumeCreditsDetail(StrictModel):
+    accountId: Identifier
+    consumption: ConsumeRequest

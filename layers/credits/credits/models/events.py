@@ -24,6 +24,9 @@ INVOICE_REQUESTED = "account.credits.invoice_requested"
 COMMAND_FAILED = "account.credits.command_failed"
 ADJUSTED = "account.credits.adjusted"
 REFUND_REQUESTED = "account.credits.refund_requested"
+BALANCE_LOW = "account.credits.balance_low"
+BALANCE_RECOVERED = "account.credits.balance_recovered"
+TOPPED_UP = "account.credits.topped_up"
 
 GrantType = Literal["CASH", "USAGE"]
 
@@ -135,6 +138,28 @@ class CommandFailedData(_Data):
     error: dict[str, Any] = Field(description="the error body of the HTTP API: {\"error\": {code, message, details}}")
 
 
+class BalanceCrossedData(_Data):
+    """A customer balance crossed an alert's threshold (balance_low: from >= to <;
+    balance_recovered: back to >=). Once per crossing, from the committed write."""
+
+    alert: dict[str, Any] = Field(description="the alert as GET /credit-balance-alerts/{id} shows it (state before)")
+    type: GrantType
+    currency: str | None
+    metricId: str | None
+    threshold: str
+    balanceBefore: str = Field(description="the balance's available amount before the write")
+    balanceAfter: str = Field(description="the balance's available amount after the write")
+    write: dict[str, Any] = Field(description="the write that crossed it: ledger entryIds, their types, invoiceId "
+                                              "or the consumption's eventId")
+
+
+class ToppedUpData(_Data):
+    """A top-up rule's grant, created once for a crossing of its threshold."""
+
+    topUpRuleId: str
+    grant: Grant
+
+
 # ====================================================================== envelopes
 
 
@@ -168,6 +193,9 @@ BalanceDepletedEvent = _event("BalanceDepletedEvent", BALANCE_DEPLETED, BalanceD
 InvoiceRequestedEvent = _event("InvoiceRequestedEvent", INVOICE_REQUESTED, InvoiceRequestedData)
 AdjustedEvent = _event("AdjustedEvent", ADJUSTED, AdjustedData)
 RefundRequestedEvent = _event("RefundRequestedEvent", REFUND_REQUESTED, RefundRequestedData)
+BalanceLowEvent = _event("BalanceLowEvent", BALANCE_LOW, BalanceCrossedData, grant_id=None)
+BalanceRecoveredEvent = _event("BalanceRecoveredEvent", BALANCE_RECOVERED, BalanceCrossedData, grant_id=None)
+ToppedUpEvent = _event("ToppedUpEvent", TOPPED_UP, ToppedUpData)
 CommandFailedEvent = _event("CommandFailedEvent", COMMAND_FAILED, CommandFailedData, grant_id=str | None,
                             customer_id=str | None, doc="customerId is null when the failed command named no customer.")
 
@@ -184,11 +212,15 @@ EVENT_MODELS: dict[str, type[BaseEvent]] = {
     COMMAND_FAILED: CommandFailedEvent,
     ADJUSTED: AdjustedEvent,
     REFUND_REQUESTED: RefundRequestedEvent,
+    BALANCE_LOW: BalanceLowEvent,
+    BALANCE_RECOVERED: BalanceRecoveredEvent,
+    TOPPED_UP: ToppedUpEvent,
 }
 
 Event = Annotated[
     GrantedEvent | VoidedEvent | ExpiredEvent | ExpiringSoonEvent | AppliedEvent | ReleasedEvent
-    | BalanceDepletedEvent | InvoiceRequestedEvent | CommandFailedEvent | AdjustedEvent | RefundRequestedEvent,
+    | BalanceDepletedEvent | InvoiceRequestedEvent | CommandFailedEvent | AdjustedEvent | RefundRequestedEvent
+    | BalanceLowEvent | BalanceRecoveredEvent | ToppedUpEvent,
     Field(discriminator="type"),
 ]
 

@@ -74,7 +74,7 @@ class ExpiryService:
         self.reserve_ms = reserve_ms
         self.workers = workers
         # 1 = one transaction per grant (also what a store without the batch methods gets).
-        self.batch_grants = max(1, min(batch_grants, 50))
+        self.batch_grants = max(1, min(batch_grants, BATCH_GRANTS))
         # Balances this run's expiries took from (reset by each run).
         self._emptied: dict[tuple[str, str, str, str], LedgerRecord] = {}
         self._emptied_lock = threading.Lock()

@@ -10,7 +10,16 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
-from credits.domain.records import ApplicationRecord, GrantNotice, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
+from credits.domain.records import (
+    ApplicationRecord,
+    ConsumptionRecord,
+    GrantNotice,
+    GrantRecord,
+    LedgerRecord,
+    Page,
+    ScheduleRecord,
+    TaxRateRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,21 @@ class Repository(Protocol):
     def get_application(self, account_id: str, invoice_id: str) -> ApplicationRecord | None: ...
     def commit_application(self, app: ApplicationRecord, expected_version: int | None,
                            grants: Iterable[tuple[GrantRecord, int]], entries: Iterable[LedgerRecord]) -> None: ...
+
+    # ------------------------------------------------------------------ balance aggregates, consumptions
+    def balance_aggregates(self, account_id: str, customer_id: str) -> list[tuple[Any, dict]]:
+        """Every balance aggregate of a customer: (BalanceKey, buckets), one Query."""
+        ...
+    def balance_aggregates_of(self, account_id: str, customer_id: str,
+                              wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """The buckets of these (type, scope) balances (empty for one never granted)."""
+        ...
+    def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None: ...
+    def commit_consumption(self, record: ConsumptionRecord, grants: Iterable[tuple[GrantRecord, int]],
+                           entries: Iterable[LedgerRecord]) -> None:
+        """Create-once on the eventId, grants conditioned on their versions, entries, aggregates:
+        one transaction (ConcurrentUpdate when any condition fails)."""
+        ...
 
     # ------------------------------------------------------------------ ledger and reports
     def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page: ...

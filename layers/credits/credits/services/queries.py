@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from credits.domain.balances import BalanceTotals, balance_totals
+from credits.domain.balance_aggregates import totals_at
+from credits.domain.balances import BalanceTotals
 from credits.domain.clock import utcnow
 from credits.domain.errors import InvalidRequest, NotFound
 from credits.domain.records import GrantRecord, Page
@@ -33,9 +34,13 @@ class QueryService:
         return grant, self.clock()
 
     def balance(self, account_id: str, customer_id: str, expiring_within_days: int) -> tuple[list[BalanceTotals], datetime]:
+        """From the customer's balance aggregates (one Query, whatever its number of grants); they
+        equal `balance_totals` over its grants (domain/balance_aggregates.py)."""
         now = self.clock()
-        grants = self.repo.customer_grants(account_id, customer_id)
-        return balance_totals(grants, now, timedelta(days=expiring_within_days)), now
+        within = timedelta(days=expiring_within_days)
+        rows = [totals_at(key, buckets, now, within) for key, buckets in self.repo.balance_aggregates(account_id, customer_id)]
+        rows = [row for row in rows if row.grant_count > 0]
+        return sorted(rows, key=lambda r: (r.type != "CASH", r.currency or r.metric_id or "")), now
 
     def report(self, account_id: str, start: datetime, end: datetime, **filters) -> CreditReport:
         if end <= start:

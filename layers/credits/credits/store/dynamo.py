@@ -9,14 +9,15 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from credits.domain import balance_aggregates as aggregates
 from credits.domain.clock import to_iso
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
 from credits.domain.ids import ulid_floor
-from credits.domain.records import ApplicationRecord, GrantNotice, GrantRecord, LedgerRecord, Page
+from credits.domain.records import ApplicationRecord, ConsumptionRecord, GrantNotice, GrantRecord, LedgerRecord, Page
 from credits.domain.report_rules import Totals
 from credits.services.ports import GrantQuery, LedgerQuery
 from credits.settings import Settings
@@ -30,6 +31,16 @@ _MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
 CLAIM_SECONDS = 24 * 3600
 # How long after its request's instant a ledger entry's id may be minted: a Lambda timeout.
 _ID_AFTER_INSTANT = timedelta(minutes=15)
+_AGGREGATE = "_aggregate"  # an operation's balance-aggregate delta, merged by _transact
+
+
+def _merge_by_item(deltas: list[tuple[tuple[str, str, Any], Any]]) -> dict[tuple[str, str, Any], Any]:
+    merged: dict[tuple[str, str, Any], Any] = {}
+    for item, change in deltas:
+        merged[item] = aggregates.merge([(item, merged.get(item, {})), (item, change)]).get(item, {})
+    return {item: change for item, change in merged.items() if change}
+
+
 class DynamoRepository:
     """Repository port over one DynamoDB table (key design: store/keys.py, README)."""
 
@@ -58,7 +69,9 @@ class DynamoRepository:
         return from_wire(response["Item"]) if "Item" in response else None
 
     def _transact(self, operations: list[dict[str, Any]]) -> None:
-        """One atomic write; a lost condition or a conflicting transaction -> ConcurrentUpdate."""
+        """One atomic write; a lost condition or a conflicting transaction -> ConcurrentUpdate.
+        The balance aggregates of the grants it writes are moved in the same transaction."""
+        operations = self._with_aggregates(operations)
         client = self.client
         try:
             client.transact_write_items(TransactItems=operations)
@@ -84,8 +97,92 @@ class DynamoRepository:
     def _grant_put(self, grant: GrantRecord, expected_version: int | None) -> dict[str, Any]:
         item = mapping.grant_to_item(grant, notice_lead=self.notice_lead)
         if expected_version is None:
-            return self._put(item, "attribute_not_exists(PK)")
-        return self._put(item, "version = :v", {":v": expected_version})
+            op = self._put(item, "attribute_not_exists(PK)")
+        else:
+            op = self._put(item, "version = :v", {":v": expected_version})
+        # What the write moves in the grant's balance aggregate; _transact turns it into one
+        # update per aggregate item (never sent to DynamoDB as part of the Put).
+        op[_AGGREGATE] = (grant, aggregates.delta(grant.stored or {}, aggregates.contribution(grant)))
+        return op
+
+    def _with_aggregates(self, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The operations with their aggregate deltas merged into one ADD per aggregate item."""
+        deltas = []
+        clean = []
+        for op in operations:
+            if _AGGREGATE in op:
+                op = dict(op)
+                grant, change = op.pop(_AGGREGATE)
+                deltas.append(((grant.account_id, grant.customer_id, aggregates.balance_key_of(grant)), change))
+            clean.append(op)
+        written = [from_wire(op["Put"]["Item"]) for op in clean if "Put" in op
+                   and op["Put"]["Item"].get("entity", {}).get("S") == "LEDGER"]
+        # The write that moved the balance, for the alerts it crosses (their events name it).
+        write = {"entryIds": [e["id"] for e in written][:10], "types": sorted({e["entryType"] for e in written}),
+                 "invoiceId": next((e["invoiceId"] for e in written if e.get("invoiceId")), None),
+                 "eventId": next((e["context"]["eventId"] for e in written if (e.get("context") or {}).get("eventId")),
+                                 None)}
+        for (account_id, customer_id, key), change in _merge_by_item(deltas).items():
+            clean.append(self._aggregate_update(account_id, customer_id, key, change, write))
+        if len(clean) > 100:
+            raise ValueError(f"a transaction of {len(clean)} items: DynamoDB takes at most 100")
+        return clean
+
+    def _aggregate_update(self, account_id: str, customer_id: str, key: aggregates.BalanceKey,
+                          change: aggregates.Contribution, write: dict[str, Any]) -> dict[str, Any]:
+        names = {"#t": "grantType", "#c": "currency", "#m": "metricId", "#e": "entity", "#u": "updatedAt",
+                 "#w": "lastWrite", "#a": "accountId", "#cu": "customerId"}
+        values: dict[str, Any] = {":t": key.type, ":c": key.currency, ":m": key.metric_id, ":e": "BALANCE",
+                                  ":u": to_iso(datetime.now(UTC)), ":one": 1, ":w": write, ":a": account_id,
+                                  ":cu": customer_id}
+        adds = ["version :one"]
+        for i, ((field, window), amount) in enumerate(sorted(change.items())):
+            names[f"#b{i}"] = mapping.aggregate_attribute(field, window)
+            values[f":b{i}"] = amount
+            adds.append(f"#b{i} :b{i}")
+        return {"Update": {"TableName": self.table,
+                           "Key": to_wire({"PK": keys.customer_pk(account_id, customer_id),
+                                           "SK": keys.balance_sk(key.type, key.scope)}),
+                           "UpdateExpression": "SET #t = :t, #c = :c, #m = :m, #e = :e, #u = :u, #w = :w, #a = :a, "
+                                               "#cu = :cu ADD "
+                                               + ", ".join(adds),
+                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_wire(values)}}
+
+    # ------------------------------------------------------------------ balance aggregates
+    def balance_aggregates(self, account_id: str, customer_id: str) -> list[tuple[aggregates.BalanceKey, dict]]:
+        """Every balance aggregate of a customer: one Query, whatever its number of grants."""
+        kwargs = {"TableName": self.table, "ConsistentRead": True,
+                  "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
+                  "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
+                                                        ":sk": keys.BALANCE_SK_PREFIX})}
+        return [(mapping.item_to_balance_key(item), mapping.item_to_buckets(item)) for item in self._query_all(kwargs)]
+
+    def balance_aggregate(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> dict:
+        """One balance's buckets (empty when the customer never had such a grant): one GetItem."""
+        item = self._get({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.balance_sk(grant_type, scope)})
+        return mapping.item_to_buckets(item)
+
+    def balance_aggregates_of(self, account_id: str, customer_id: str,
+                              wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """Several balances of a customer in one BatchGetItem: (type, scope) -> buckets."""
+        pk = keys.customer_pk(account_id, customer_id)
+        found = {(item["grantType"], item.get("currency") or item.get("metricId") or ""): mapping.item_to_buckets(item)
+                 for item in self.batch_get([{"PK": pk, "SK": keys.balance_sk(t, s)} for t, s in wanted])}
+        return {w: found.get(w, {}) for w in wanted}
+
+    # ------------------------------------------------------------------ consumptions
+    def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None:
+        item = self._get(keys.consumption_key(account_id, event_id))
+        return mapping.item_to_consumption(item) if item else None
+
+    def commit_consumption(self, record: ConsumptionRecord, grants: Iterable[tuple[GrantRecord, int]],
+                           entries: Iterable[LedgerRecord]) -> None:
+        """The consumption (create-once on its eventId), each grant conditioned on the version
+        read, their CONSUMED entries and the balance aggregates: one transaction."""
+        operations = [self._put(mapping.consumption_to_item(record), "attribute_not_exists(PK)")]
+        operations += [self._grant_put(grant, version) for grant, version in grants]
+        operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        self._transact(operations)
 
     # ------------------------------------------------------------------ API keys
     def put_api_key(self, key_hash: str, account_id: str) -> None:
@@ -175,8 +272,8 @@ class DynamoRepository:
         return [{"Update": {"TableName": self.table, "Key": to_wire(key), **update}}]
 
     def create_grant(self, grant: GrantRecord, entry: LedgerRecord | None, *, request_key: str | None = None,
-                     notices: Iterable[GrantNotice] = ()) -> None:
-        operations = self.grant_creation_ops(grant, entry, notices)
+                     notices: Iterable[GrantNotice] = (), extra: Iterable[dict[str, Any]] = ()) -> None:
+        operations = self.grant_creation_ops(grant, entry, notices) + list(extra)
         if request_key is not None:
             now = int(time.time())
             claim = {**keys.grant_claim_key(grant.account_id, request_key), "entity": "GRANT_CLAIM",
@@ -201,8 +298,9 @@ class DynamoRepository:
         self._transact(operations)
 
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
+        removed = aggregates.delta(grant.stored or {}, {})
         self._transact([
-            {"Delete": {"TableName": self.table,
+            {_AGGREGATE: (grant, removed), "Delete": {"TableName": self.table,
                         "Key": to_wire({"PK": keys.customer_pk(grant.account_id, grant.customer_id),
                                         "SK": keys.grant_sk(grant.id)}),
                         "ConditionExpression": "version = :v",

@@ -7,9 +7,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from credits.domain.balance_aggregates import AVAILABLE, COUNT, PENDING, BalanceKey, contribution
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import ApplicationRecord, CustomerEntry, GrantNotice, GrantRecord, LedgerRecord, TaxRateRecord
+from credits.domain.records import (
+    ApplicationRecord,
+    ConsumptionRecord,
+    CustomerEntry,
+    GrantNotice,
+    GrantRecord,
+    LedgerRecord,
+    TaxRateRecord,
+)
 from credits.store import keys
 
 
@@ -59,6 +68,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "rolloverInterval": grant.rollover_interval,
         "rolloverIntervalCount": grant.rollover_interval_count,
         "rolledOverFrom": grant.rolled_over_from,
+        "topUpRuleId": grant.top_up_rule_id,
     })
 
 
@@ -70,6 +80,8 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
         **grant_attributes(grant),
         "GSI1PK": keys.account_grants_gsi1pk(grant.account_id),
         "GSI1SK": grant.id,
+        # Its contribution is in its balance aggregate (written since the aggregates exist).
+        "aggregated": True,
     }
     # Sparse burn-down index: only grants that may still be spent (usable now or later).
     if grant.holds_spendable_balance:
@@ -90,7 +102,7 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
 
 def item_to_grant(item: dict[str, Any]) -> GrantRecord:
     applicable = item.get("applicableMetricIds")
-    return GrantRecord(
+    grant = GrantRecord(
         id=item["id"],
         account_id=item["accountId"],
         customer_id=item["customerId"],
@@ -130,7 +142,11 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         rollover_interval=item.get("rolloverInterval"),
         rollover_interval_count=int(item["rolloverIntervalCount"]) if item.get("rolloverIntervalCount") else None,
         rolled_over_from=item.get("rolledOverFrom"),
+        top_up_rule_id=item.get("topUpRuleId"),
     )
+    # What it contributes to its balance aggregate as stored (a write adds the difference);
+    # a grant written before the aggregates existed contributes nothing yet.
+    return grant.evolve(stored=contribution(grant) if item.get("aggregated") else {})
 
 
 def _dt(value: str) -> datetime:
@@ -283,3 +299,55 @@ def item_to_tax_rate(item: dict[str, Any]) -> TaxRateRecord:
                          percentage=item["percentage"], inclusive=bool(item["inclusive"]),
                          active=bool(item["active"]), created_at=_dt(item["createdAt"]),
                          updated_at=_dt(item["updatedAt"]))
+
+
+# ---- balance aggregates and consumptions (v2)
+def aggregate_attribute(field: str, window: str) -> str:
+    """An aggregate item's attribute for one (field, window) bucket: top-level, so ADD works."""
+    return f"{field}|{window}"
+
+
+def item_to_buckets(item: dict[str, Any] | None) -> dict[tuple[str, str], Decimal]:
+    out: dict[tuple[str, str], Decimal] = {}
+    for name, value in (item or {}).items():
+        field, sep, window = name.partition("|")
+        if sep and field in (AVAILABLE, PENDING, COUNT):
+            out[(field, window)] = Decimal(value)
+    return out
+
+
+def item_to_balance_key(item: dict[str, Any]) -> BalanceKey:
+    return BalanceKey(item["grantType"], item.get("currency"), item.get("metricId"))
+
+
+def consumption_to_item(record: ConsumptionRecord) -> dict[str, Any]:
+    return _drop_none({
+        **keys.consumption_key(record.account_id, record.event_id),
+        "entity": "CONSUMPTION",
+        "id": record.id, "eventId": record.event_id, "accountId": record.account_id,
+        "customerId": record.customer_id, "metricId": record.metric_id, "currency": record.currency,
+        "quantity": record.quantity, "amount": record.amount, "unitPrice": record.unit_price, "mode": record.mode,
+        "coveredUnits": record.covered_units, "coveredValue": record.covered_value,
+        "uncoveredUnits": record.uncovered_units, "uncoveredValue": record.uncovered_value,
+        "allocations": [_drop_none({"grantId": a.grant_id, "type": a.type, "units": a.units, "value": a.value})
+                        for a in record.allocations],
+        "requestHash": record.request_hash, "createdAt": to_iso(record.created_at),
+    })
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def item_to_consumption(item: dict[str, Any]) -> ConsumptionRecord:
+    return ConsumptionRecord(
+        id=item["id"], event_id=item["eventId"], account_id=item["accountId"], customer_id=item["customerId"],
+        metric_id=item.get("metricId"), currency=item.get("currency"), quantity=_decimal(item.get("quantity")),
+        amount=_decimal(item.get("amount")), unit_price=_decimal(item.get("unitPrice")), mode=item["mode"],
+        covered_units=_decimal(item.get("coveredUnits")), covered_value=_decimal(item.get("coveredValue")),
+        uncovered_units=_decimal(item.get("uncoveredUnits")), uncovered_value=_decimal(item.get("uncoveredValue")),
+        allocations=tuple(Allocation(grant_id=a["grantId"], type=a["type"], line_id="consumption",
+                                     units=_decimal(a.get("units")), value=Decimal(a["value"]))
+                          for a in item.get("allocations", [])),
+        request_hash=item["requestHash"], created_at=_dt(item["createdAt"]),
+    )

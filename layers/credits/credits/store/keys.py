@@ -178,3 +178,37 @@ def due_sk(instant_iso: str, identifier: str) -> str:
 # ---- GSI3: expiring-soon notices not yet sent (sparse)
 def notice_gsi3pk(shard: int) -> str:
     return f"NOTICE#{shard}"
+
+
+# ---- real-time consumption (v2)
+BALANCE_SK_PREFIX = "BALANCE#"
+
+
+def balance_sk(grant_type: str, scope: str) -> str:
+    """A customer balance's aggregate item, in the customer's partition (domain/balance_aggregates.py),
+    so a customer's balances are one Query and one balance one GetItem."""
+    return f"{BALANCE_SK_PREFIX}{grant_type}#{len(scope)}:{scope}"
+
+
+def consumption_key(account_id: str, event_id: str) -> dict[str, str]:
+    """A consumption by its eventId (the account's idempotency key for it): its own partition."""
+    return {"PK": f"ACCT#{account_id}#CONSUMPTION#{event_id}", "SK": "CONSUMPTION"}
+
+
+# ---- balance alerts and top-up rules (v2): in the customer's partition, next to the balance
+def watch_prefix(grant_type: str, scope: str) -> str:
+    """The watches (alerts, top-up rules) of one customer balance: one Query when it moves."""
+    return f"WATCH#{grant_type}#{len(scope)}:{scope}#"
+
+
+def watch_sk(grant_type: str, scope: str, watch_id: str) -> str:
+    return f"{watch_prefix(grant_type, scope)}{watch_id}"
+
+
+def watch_ref_key(account_id: str, watch_id: str) -> dict[str, str]:
+    """watch id -> its item, for GET / PATCH / DELETE by id."""
+    return {"PK": f"ACCT#{account_id}#WATCH#{watch_id}", "SK": "REF"}
+
+
+def account_watches_gsi1pk(account_id: str, kind: str) -> str:
+    return f"ACCT#{account_id}#{'ALERTS' if kind == 'ALERT' else 'TOPUPRULES'}"

@@ -1,0 +1,219 @@
+"""Real-time consumption: usage draws down credits as it happens, exactly once per eventId.
+
+Design (README "Real-time consumption"):
+- A consumption is a one-line invoice that settles at once: the same burn-down as an
+  application (services/balances.plan_reading over the balances in burn-down order), then ONE
+  transaction: the consumption item (create-once on its eventId), every grant drawn on
+  (conditioned on the version read) with its CONSUMED entry, and the balance aggregates.
+  A lost condition re-reads and plans again (services/retry.backoff), so credits are never
+  spent twice; a consumption that finds its eventId taken is a replay (same body: the stored
+  one, 200) or a conflict (another body: 409).
+- STRICT writes nothing unless usable credits cover all of it (402 insufficient_credits).
+- The entitlement check reads the customer's balance aggregates: one Query, whatever the number
+  of grants (domain/balance_aggregates.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from credits import telemetry
+from credits.domain import balance_aggregates as aggregates
+from credits.domain.application_rules import by_grant
+from credits.domain.balances import BalanceTotals
+from credits.domain.burndown import Allocation
+from credits.domain.clock import utcnow
+from credits.domain.consumption_rules import (
+    ConsumptionInput,
+    consumption_input,
+    coverage,
+    request_hash,
+    within_limit,
+)
+from credits.domain.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    InsufficientCredits,
+    NotFound,
+    RetryableConflict,
+    ServiceError,
+)
+from credits.domain.grant_rules import entry, grant_context
+from credits.domain.ids import ulid
+from credits.domain.records import ConsumptionRecord, GrantRecord, LedgerRecord
+from credits.models.consumptions import ConsumeRequest
+from credits.models.errors import error_body, validation_details
+from credits.services.balances import BalanceReader, plan_reading
+from credits.services.retry import backoff
+
+_BUSY = "credits are being changed by other requests; retry"
+_EXPIRING = timedelta(days=30)
+
+
+def new_consumption_id() -> str:
+    return f"ccn_{ulid()}"
+
+
+class ConsumptionService:
+    def __init__(self, repo, *, attempts: int = 30, clock: Callable[[], datetime] = utcnow):
+        self.repo = repo
+        self.attempts = attempts
+        self.clock = clock
+
+    # ---------------------------------------------------------------- consume
+    def consume(self, account_id: str, request: ConsumeRequest) -> tuple[ConsumptionRecord, list[BalanceTotals], bool]:
+        """The consumption, the balances it drew from (after it), and whether this call made it
+        (201) or replayed it (200)."""
+        item = consumption_input(request)
+        digest = request_hash(item)
+        conflicts = 0
+        while True:
+            try:
+                record = self._commit(account_id, item, digest)
+                telemetry.count("ConsumptionsCreated")
+                return record, self._balances_after(record), True
+            except ConcurrentUpdate:
+                existing = self.repo.get_consumption(account_id, item.event_id)
+                if existing is not None:
+                    return self._replay(existing, digest), self._balances_after(existing), False
+                conflicts += 1
+                if conflicts >= self.attempts:
+                    raise RetryableConflict(_BUSY) from None
+                backoff(conflicts)
+
+    def _replay(self, existing: ConsumptionRecord, digest: str) -> ConsumptionRecord:
+        if existing.request_hash != digest:
+            raise Conflict(f"eventId {existing.event_id} was already consumed with a different body", field="eventId")
+        return existing
+
+    def _commit(self, account_id: str, item: ConsumptionInput, digest: str) -> ConsumptionRecord:
+        now = self.clock()
+        balances = [BalanceReader(self.repo, account_id, item.customer_id, t, s) for t, s in item.balances()]
+        allocations = within_limit(plan_reading([item.line()], balances, item.burn_currency, now))
+        if any(b.moved for b in balances):
+            raise ConcurrentUpdate("a grant moved in the burn-down order while it was read")
+        covered = coverage(item, allocations)
+        if item.mode == "STRICT" and not covered.complete:
+            existing = self.repo.get_consumption(account_id, item.event_id)
+            if existing is not None:  # a replay of one that went through while there was credit
+                raise ConcurrentUpdate("eventId taken")
+            raise self._insufficient(account_id, item, covered, now)
+        by_id = {g.id: g for b in balances for g in b.read}
+        updates: list[tuple[GrantRecord, int]] = []
+        entries: list[LedgerRecord] = []
+        after: dict[str, GrantRecord] = {}
+        for grant_id, amount in by_grant(allocations).items():
+            grant = by_id[grant_id]
+            updated = grant.evolve(current_balance=grant.current_balance - amount, ever_applied=True,
+                                   updated_at=now, version=grant.version + 1)
+            updates.append((updated, grant.version))
+            after[grant_id] = updated
+            entries.append(entry(updated, "CONSUMED", amount, now,
+                                 context={**grant_context(updated), "eventId": item.event_id}))
+        entries = _mark_depleted(balances, updates, entries, after, now)
+        record = ConsumptionRecord(
+            id=new_consumption_id(), event_id=item.event_id, account_id=account_id, customer_id=item.customer_id,
+            metric_id=item.metric_id, currency=item.currency, quantity=item.quantity, amount=item.amount,
+            unit_price=item.unit_price, mode=item.mode, covered_units=covered.covered_units,
+            covered_value=covered.covered_value, uncovered_units=covered.uncovered_units,
+            uncovered_value=covered.uncovered_value, allocations=tuple(_shown(item, allocations)),
+            request_hash=digest, created_at=now)
+        self.repo.commit_consumption(record, updates, entries)
+        return record
+
+    def _insufficient(self, account_id: str, item: ConsumptionInput, covered, now: datetime) -> InsufficientCredits:
+        found = self.repo.balance_aggregates_of(account_id, item.customer_id, item.balances())
+        details: list[dict[str, Any]] = []
+        for (grant_type, scope), buckets in found.items():
+            metric = item.metric_id if grant_type == "CASH" else None
+            details.append({"field": "quantity" if item.quantity is not None else "amount",
+                            "message": f"{grant_type} {scope}: available {aggregates.available_at(buckets, now, metric)}",
+                            "type": grant_type, "currency": scope if grant_type == "CASH" else None,
+                            "metricId": scope if grant_type == "USAGE" else item.metric_id,
+                            "available": str(aggregates.available_at(buckets, now, metric))})
+        short = covered.uncovered_value if covered.uncovered_value is not None else covered.uncovered_units
+        return InsufficientCredits(f"usable credits do not cover this consumption ({short} short); nothing was "
+                                   "consumed", details=details)
+
+    def _balances_after(self, record: ConsumptionRecord) -> list[BalanceTotals]:
+        """The balance rows it drew from, as they are now (one BatchGetItem of the aggregates)."""
+        drawn = list(dict.fromkeys(("USAGE", record.metric_id or "") if a.type == "USAGE" else ("CASH", record.currency or "")
+                                   for a in record.allocations))
+        if not drawn:
+            return []
+        now = self.clock()
+        found = self.repo.balance_aggregates_of(record.account_id, record.customer_id, drawn)
+        return [aggregates.totals_at(_key(grant_type, scope), found[(grant_type, scope)], now, _EXPIRING)
+                for grant_type, scope in drawn]
+
+    def consume_many(self, account_id: str, bodies: list[Any]) -> list[tuple[int, Any]]:
+        """`POST /credit-consumptions/batch`: each item on its own -> (status, result or error)."""
+        results: list[tuple[int, Any]] = []
+        for index, body in enumerate(bodies):
+            try:
+                request = ConsumeRequest.model_validate(body)
+                record, balances, created = self.consume(account_id, request)
+                results.append((201 if created else 200, (record, balances)))
+            except ValidationError as exc:
+                details = validation_details([{**e, "loc": ("consumptions", index, *e["loc"])} for e in exc.errors()])
+                results.append((400, error_body("validation_error", "; ".join(d["message"] for d in details[:5]),
+                                                details)))
+            except ServiceError as exc:
+                results.append((exc.status, exc.body()))
+        return results
+
+    # ---------------------------------------------------------------- reads
+    def get(self, account_id: str, event_id: str) -> tuple[ConsumptionRecord, list[BalanceTotals]]:
+        record = self.repo.get_consumption(account_id, event_id)
+        if record is None:
+            raise NotFound(f"no consumption with eventId {event_id}", field="eventId")
+        return record, self._balances_after(record)
+
+    def entitlement(self, account_id: str, customer_id: str, metric_id: str) -> tuple[Decimal, list[tuple[str, Decimal]], datetime]:
+        """USAGE units of the metric usable now, and per currency the CASH credits that may pay
+        for it: one Query of the customer's balance aggregates."""
+        now = self.clock()
+        units = Decimal(0)
+        cash: list[tuple[str, Decimal]] = []
+        for key, buckets in self.repo.balance_aggregates(account_id, customer_id):
+            if key.type == "USAGE" and key.metric_id == metric_id:
+                units = aggregates.available_at(buckets, now)
+            elif key.type == "CASH" and key.currency:
+                available = aggregates.available_at(buckets, now, metric_id)
+                if available > 0:
+                    cash.append((key.currency, available))
+        return units, sorted(cash), now
+
+
+def _key(grant_type: str, scope: str) -> aggregates.BalanceKey:
+    return aggregates.BalanceKey(grant_type, scope if grant_type == "CASH" else None,
+                                 scope if grant_type == "USAGE" else None)
+
+
+def _shown(item: ConsumptionInput, allocations: list[Allocation]) -> list[Allocation]:
+    """Without a price a USAGE allocation's value is its units (the burn-down priced them at a
+    scale only it uses)."""
+    if item.priced:
+        return allocations
+    return [replace(a, value=a.units if a.units is not None else a.value) for a in allocations]
+
+
+def _mark_depleted(balances: list[BalanceReader], updates: list[tuple[GrantRecord, int]], entries: list[LedgerRecord],
+                   after: dict[str, GrantRecord], now: datetime) -> list[LedgerRecord]:
+    """Mark the last entry of each balance this write empties: the publisher emits
+    account.credits.balance_depleted for it (as for an application)."""
+    out = list(entries)
+    for balance in balances:
+        touched = [i for i, (u, _) in enumerate(updates) if (u.type, u.balance_scope) == (balance.grant_type, balance.scope)]
+        if touched and balance.depleted(now, after):
+            last = touched[-1]
+            e = out[last]
+            key = {"type": balance.grant_type, "currency": balance.key[1], "metricId": balance.key[2]}
+            out[last] = replace(e, context={**e.context, "balanceDepleted": key})
+    return out
