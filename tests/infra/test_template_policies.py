@@ -23,7 +23,7 @@ BUS_ARN = {"Fn::GetAtt": ["CreditsEventBus", "Arn"]}
 # transaction needs the per-item actions of its Put / Update / Delete items and nothing more;
 # Powertools idempotency records need Get / Put / Update / Delete.
 EXPECTED: dict[str, dict[str, set[str]]] = {
-    "AuthorizerFunction": {"table": {"dynamodb:GetItem"}},
+    "AuthorizerFunction": {"table": {"dynamodb:GetItem", "dynamodb:UpdateItem"}},
     "GrantFunction": {"table": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
                       "bus": {"events:PutEvents"}},
     "ListFunction": {"table": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"},

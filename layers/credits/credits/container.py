@@ -61,6 +61,14 @@ def tax_rate_service():
 
 
 @lru_cache(maxsize=1)
+def api_key_service():
+    from credits.services.api_keys import ApiKeyService
+    from credits.store.api_keys_store import DynamoApiKeyStore
+
+    return ApiKeyService(DynamoApiKeyStore(repository()))
+
+
+@lru_cache(maxsize=1)
 def customer_service():
     from credits.services.customers import CustomerService
     from credits.store.customers_store import DynamoCustomerDirectory
@@ -116,7 +124,7 @@ def publisher():
 
 
 _CACHED = (repository, grant_service, query_service, application_service, schedule_service, tax_rate_store,
-           tax_rate_service, customer_service, stripe_queries, expiry_service, recovery_service,
+           tax_rate_service, api_key_service, customer_service, stripe_queries, expiry_service, recovery_service,
            idempotency_persistence, publisher)
 
 

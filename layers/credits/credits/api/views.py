@@ -11,12 +11,24 @@ from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import BurnLine, summarize
 from credits.domain.clock import expiry_date_of, to_iso
 from credits.domain.customer_rules import CustomerSummary as CustomerSummaryRecord
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
+from credits.domain.records import (
+    ApiKeyRecord,
+    ApplicationRecord,
+    GrantRecord,
+    LedgerRecord,
+    Page,
+    ScheduleRecord,
+    TaxRateRecord,
+)
 from credits.models.api import (
+    Actor,
     Allocation,
+    ApiKey,
+    ApiKeyList,
     Application,
     ApplicationLine,
     BalanceRow,
+    CreatedApiKey,
     CreditBalance,
     CustomerList,
     CustomerSummary,
@@ -81,6 +93,7 @@ def entry_view(entry: LedgerRecord) -> LedgerEntry:
         amount=amount_text(entry.amount, grant_type, currency, scale),
         balanceAfter=amount_text(entry.balance_after, grant_type, currency, scale),
         invoiceId=entry.invoice_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
+        actor=actor_view(entry.actor),
     )
 
 
@@ -91,6 +104,7 @@ def schedule_view(schedule: ScheduleRecord) -> Schedule:
         expireAfterIntervals=schedule.expire_after_intervals, status=schedule.status,
         nextGrantAt=to_iso(schedule.next_grant_at) if schedule.status == "ACTIVE" else None,
         createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
+        actor=actor_view(schedule.actor), canceledBy=actor_view(schedule.canceled_by),
     )
 
 
@@ -151,5 +165,23 @@ def application_view(app: ApplicationRecord) -> Application:
         allocations=[Allocation(grantId=a.grant_id, type=a.type, lineId=a.line_id,
                                 units=money.format_units(a.units) if a.units is not None else None,
                                 value=money.format_money(a.value, cur)) for a in app.allocations],
-        createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at),
+        createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at), actor=actor_view(app.actor),
     )
+
+
+def actor_view(actor: dict[str, str] | None) -> Actor | None:
+    return Actor.model_validate(actor) if actor else None
+
+
+def api_key_view(key: ApiKeyRecord) -> ApiKey:
+    return ApiKey(id=key.id, name=key.name, scope=key.scope, createdAt=to_iso(key.created_at),
+                  lastUsedAt=to_iso(key.last_used_at), revokedAt=to_iso(key.revoked_at),
+                  createdBy=actor_view(key.actor), revokedBy=actor_view(key.revoked_by))
+
+
+def created_api_key_view(key: ApiKeyRecord, secret: str) -> CreatedApiKey:
+    return CreatedApiKey(**api_key_view(key).model_dump(), key=secret)
+
+
+def api_key_list_view(page: Page) -> ApiKeyList:
+    return ApiKeyList(items=[api_key_view(k) for k in page.items], pagination=pagination(page))

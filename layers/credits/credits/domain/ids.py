@@ -51,3 +51,7 @@ def new_schedule_id() -> str:
 
 def new_tax_rate_id() -> str:
     return f"txr_{ulid()}"
+
+
+def new_api_key_id() -> str:
+    return f"key_{ulid()}"

@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from credits.domain.actors import Actor, current_actor
+
 GrantType = Literal["CASH", "USAGE"]
 Category = Literal["PAID", "PROMOTIONAL"]
 EntryType = Literal["GRANTED", "APPLIED", "SETTLED", "RELEASED", "EXPIRED", "VOIDED", "EXPIRY_CHANGED", "DELETED"]
@@ -108,6 +110,8 @@ class LedgerRecord:
     context: dict[str, Any] = field(default_factory=dict)
     # GRANTED entries: the grant as it was created (account.credits.granted shows it).
     grant: GrantRecord | None = None
+    # Who made the change (domain/actors.py): the actor current when the entry was made.
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,8 @@ class ApplicationRecord:
     done_grant_ids: tuple[str, ...] = ()
     # Token of the request that created the record (tells a lost reply from a replay).
     created_by: str | None = None
+    # Who made the application (each settle / release entry names its own actor).
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +163,9 @@ class ScheduleRecord:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None = None
+    # Who made the schedule; `canceled_by` who canceled it.
+    actor: Actor | None = field(default_factory=current_actor)
+    canceled_by: Actor | None = None
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)
@@ -186,3 +195,22 @@ class CustomerEntry:
     account_id: str
     customer_id: str
     last_activity_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """One API key of an account: the key itself is never stored, only its SHA-256 hash."""
+
+    id: str
+    account_id: str
+    name: str
+    scope: str  # read | write | admin (domain/access.py)
+    key_hash: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    actor: Actor | None = field(default_factory=current_actor)  # who made it (None: the key tool)
+    revoked_by: Actor | None = None
+
+    def evolve(self, **changes: Any) -> ApiKeyRecord:
+        return replace(self, **changes)

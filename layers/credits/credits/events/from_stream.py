@@ -41,7 +41,7 @@ from credits.models.events import (
     VoidedEvent,
     event_id,
 )
-from credits.store.items import item_to_entry
+from credits.store.items import actor_of, item_to_entry
 
 # ====================================================================== stream record → events
 
@@ -113,7 +113,7 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     grant_type, currency = ctx.get("grantType", "CASH"), ctx.get("currency")
     pk, sk = item["PK"], item["SK"]
     base = {"accountId": entry.account_id, "customerId": entry.customer_id, "grantId": entry.grant_id,
-            "occurredAt": item["createdAt"]}
+            "occurredAt": item["createdAt"], "actor": entry.actor}
     amounts = {"type": grant_type, "currency": currency, "metricId": ctx.get("metricId"), "name": ctx.get("name", ""),
                "amount": amount_text(entry.amount, grant_type, currency),
                "balanceAfter": amount_text(entry.balance_after, grant_type, currency)}
@@ -152,7 +152,7 @@ def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
         # Written by the expiry sweep when its EXPIRED entries emptied a balance.
         return [BalanceDepletedEvent(
             id=event_id(item["PK"], item["SK"], BALANCE_DEPLETED), accountId=item["accountId"],
-            customerId=item["customerId"], grantId=None, occurredAt=item["createdAt"],
+            customerId=item["customerId"], grantId=None, occurredAt=item["createdAt"], actor=actor_of(item),
             data=BalanceDepletedData(type=item["grantType"], currency=item.get("currency"),
                                      metricId=item.get("metricId"), invoiceId=None))]
     if item.get("kind") != "EXPIRING_SOON":
@@ -160,7 +160,7 @@ def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
     grant_type, currency = item["grantType"], item.get("currency")
     return [ExpiringSoonEvent(
         id=event_id(item["PK"], item["SK"], EXPIRING_SOON), accountId=item["accountId"],
-        customerId=item["customerId"], grantId=item["grantId"], occurredAt=item["createdAt"],
+        customerId=item["customerId"], grantId=item["grantId"], occurredAt=item["createdAt"], actor=actor_of(item),
         data=ExpiringSoonData(type=grant_type, currency=currency, metricId=item.get("metricId"), name=item["name"],
                               expiresAt=item["expiresAt"], expiryDate=item["expiryDate"],
                               currentBalance=_amount(item["currentBalance"], grant_type, currency)))]

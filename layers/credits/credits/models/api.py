@@ -117,6 +117,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
 
+class Actor(BaseModel):
+    """Who made a change: {"type": "api_key", "id", "name"}, {"type": "command", "source",
+    "eventId"} or {"type": "system", "job"}."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["api_key", "command", "system"]
+
+
 # ------------------------------------------------------------------ grants
 
 
@@ -223,6 +231,7 @@ class LedgerEntry(BaseModel):
     invoiceId: str | None
     reason: str | None
     createdAt: str
+    actor: Actor | None = Field(default=None, description="who made the change (null: before actors were kept)")
 
 
 class LedgerEntryList(BaseModel):
@@ -293,6 +302,7 @@ class Application(BaseModel):
     allocations: list[Allocation]
     createdAt: str
     updatedAt: str
+    actor: Actor | None = Field(default=None, description="who made the application")
 
 
 # ------------------------------------------------------------------ errors (for the OpenAPI document)
@@ -349,6 +359,8 @@ class Schedule(BaseModel):
     nextGrantAt: str | None
     createdAt: str
     updatedAt: str
+    actor: Actor | None = Field(default=None, description="who made the schedule")
+    canceledBy: Actor | None = None
 
 
 class ScheduleList(BaseModel):
@@ -420,6 +432,34 @@ class TaxRate(BaseModel):
 
 class TaxRateList(BaseModel):
     items: list[TaxRate]
+    pagination: Pagination
+
+
+# ------------------------------------------------------------------ API keys and the audit trail
+
+
+class CreateApiKeyRequest(StrictModel):
+    name: Name
+    scope: Literal["read", "write", "admin"]
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    scope: Literal["read", "write", "admin"]
+    createdAt: str
+    lastUsedAt: str | None
+    revokedAt: str | None = None
+    createdBy: Actor | None = None
+    revokedBy: Actor | None = None
+
+
+class CreatedApiKey(ApiKey):
+    key: str = Field(description="the key itself: shown this once, stored only as a hash")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKey]
     pagination: Pagination
 
 

@@ -3,13 +3,20 @@ dynamo.py converts to and from the wire format)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import ApplicationRecord, CustomerEntry, GrantRecord, LedgerRecord, TaxRateRecord
+from credits.domain.records import (
+    ApiKeyRecord,
+    ApplicationRecord,
+    CustomerEntry,
+    GrantRecord,
+    LedgerRecord,
+    TaxRateRecord,
+)
 from credits.store import keys
 
 
@@ -144,6 +151,7 @@ def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
             "createdAt": to_iso(entry.created_at),
             "context": entry.context or None,
             "grant": grant_attributes(entry.grant) if entry.grant is not None else None,
+            "actor": entry.actor,
             "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
             "GSI1SK": entry.id,
         }
@@ -165,7 +173,14 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
         line_id=item.get("lineId"),
         context=dict(item.get("context") or {}),
         grant=item_to_grant(item["grant"]) if item.get("grant") else None,
+        actor=actor_of(item),
     )
+
+
+def actor_of(item: dict[str, Any], attribute: str = "actor") -> dict[str, str] | None:
+    """The actor an item records (None for items written before actors were recorded)."""
+    actor = item.get(attribute)
+    return {str(k): str(v) for k, v in actor.items()} if actor else None
 
 
 def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
@@ -193,6 +208,7 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
         "transitionFrom": app.transition_from,
         "doneGrantIds": list(app.done_grant_ids) or None,
         "createdBy": app.created_by,
+        "actor": app.actor,
     })
 
 
@@ -207,7 +223,7 @@ def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
                                      value=Decimal(a["value"])) for a in item.get("allocations", [])),
         created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]), version=int(item.get("version", 0)),
         transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
-        created_by=item.get("createdBy"),
+        created_by=item.get("createdBy"), actor=actor_of(item),
     )
 
 
@@ -246,3 +262,34 @@ def item_to_tax_rate(item: dict[str, Any]) -> TaxRateRecord:
                          percentage=item["percentage"], inclusive=bool(item["inclusive"]),
                          active=bool(item["active"]), created_at=_dt(item["createdAt"]),
                          updated_at=_dt(item["updatedAt"]))
+
+
+def api_key_to_item(key: ApiKeyRecord) -> dict[str, Any]:
+    return _drop_none({
+        **keys.api_key_key(key.key_hash),
+        "entity": "APIKEY",
+        "keyId": key.id,
+        "accountId": key.account_id,
+        "name": key.name,
+        "scope": key.scope,
+        "createdAt": to_iso(key.created_at),
+        "lastUsedAt": to_iso(key.last_used_at),
+        "revokedAt": to_iso(key.revoked_at),
+        "actor": key.actor,
+        "revokedBy": key.revoked_by,
+        "GSI1PK": keys.account_api_keys_gsi1pk(key.account_id),
+        "GSI1SK": key.id,
+    })
+
+
+# A key stored before keys had names and scopes (the api-key tool's first version): an admin key.
+LEGACY_KEY_ID, LEGACY_KEY_NAME = "key_legacy", "API key (api-key tool)"
+
+
+def item_to_api_key(item: dict[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=item.get("keyId") or LEGACY_KEY_ID, account_id=item["accountId"],
+        name=item.get("name") or LEGACY_KEY_NAME, scope=item.get("scope") or "admin",
+        key_hash=item["PK"].removeprefix("APIKEY#"), created_at=from_iso(item.get("createdAt")) or datetime(1970, 1, 1, tzinfo=UTC),
+        last_used_at=from_iso(item.get("lastUsedAt")), revoked_at=from_iso(item.get("revokedAt")),
+        actor=actor_of(item), revoked_by=actor_of(item, "revokedBy"))

@@ -66,7 +66,22 @@ def tax_rate_key(account_id: str, tax_rate_id: str) -> dict[str, str]:
 
 
 def api_key_key(key_hash: str) -> dict[str, str]:
+    """An API key's record, under its hash: the authorizer's one GetItem."""
     return {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY"}
+
+
+def api_key_ref_key(account_id: str, key_id: str) -> dict[str, str]:
+    """key id -> its hash, so GET /api-keys/{id} and revoke find the record."""
+    return {"PK": f"ACCT#{account_id}#APIKEY#{key_id}", "SK": "REF"}
+
+
+def api_key_admins_key(account_id: str) -> dict[str, str]:
+    """The account's count of unrevoked admin keys: a revoke is conditioned on it staying >= 1."""
+    return {"PK": f"ACCT#{account_id}#APIKEYS", "SK": "ADMINS"}
+
+
+def account_api_keys_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#APIKEYS"
 
 
 def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
