@@ -220,3 +220,42 @@ def test_actor_names_in_history_and_events(api, keys, webhook_receiver):
     void_event = webhook_receiver.wait_for(of("account.credits.voided"), timeout=15)
     assert granted["detail"]["actor"]["name"] == "Alice (billing)"
     assert void_event["detail"]["actor"]["name"] == "Bob (support)"
+
+
+def _lambda(stack):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", endpoint_url=stack.lambda_url, region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}, read_timeout=300))
+
+
+def test_an_expiry_names_the_system_job_and_a_command_its_source_and_event_id(stack, api, webhook_receiver):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    customer = new_customer()
+    create(api, cash(customer, "1.00"))  # GrantFunction warm, so the grant is made well before its expiry
+    expires = (datetime.now(UTC) + timedelta(seconds=6)).replace(microsecond=0)
+    grant = create(api, cash(customer, "5.00", expiresAt=expires.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 1.1)
+    result = _lambda(stack).invoke(FunctionName="ExpiryFunction", Payload=b"{}")
+    assert "FunctionError" not in result, result["Payload"].read()
+    history = api("GET", f"/customers/{customer}/credit-transactions").json()["items"]
+    assert [e["actor"] for e in history if e["type"] == "EXPIRED"] == [{"type": "system", "job": "expiry"}]
+    expired = webhook_receiver.wait_for(lambda e: e.get("detail-type") == "account.credits.expired"
+                                        and e["detail"]["grantId"] == grant["id"], timeout=15)
+    assert expired["detail"]["actor"] == {"type": "system", "job": "expiry"}
+
+    commanded = new_customer()
+    command_id = str(uuid.uuid4())
+    made = _lambda(stack).invoke(FunctionName="GrantFunction", Payload=json.dumps({
+        "version": "0", "id": command_id, "detail-type": "Grant Credits", "source": "billing.system",
+        "account": "123456789012", "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": "us-east-1",
+        "resources": [], "detail": {"accountId": "acct_a", "grant": cash(commanded, "7.00")}}).encode())
+    grant_id = json.loads(made["Payload"].read())["id"]
+    history = api("GET", f"/customers/{commanded}/credit-transactions").json()["items"]
+    assert history[0]["actor"] == {"type": "command", "source": "billing.system", "eventId": command_id}
+    granted = webhook_receiver.wait_for(lambda e: e.get("detail-type") == "account.credits.granted"
+                                        and e["detail"]["grantId"] == grant_id, timeout=15)
+    assert granted["detail"]["actor"]["eventId"] == command_id
