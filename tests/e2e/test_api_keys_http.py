@@ -259,3 +259,80 @@ def test_an_expiry_names_the_system_job_and_a_command_its_source_and_event_id(st
     granted = webhook_receiver.wait_for(lambda e: e.get("detail-type") == "account.credits.granted"
                                         and e["detail"]["grantId"] == grant_id, timeout=15)
     assert granted["detail"]["actor"]["eventId"] == command_id
+
+
+# ---------------------------------------------------------------- the audit trail
+
+
+def _audit_page_all(api, key: str, **params: Any) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    query = {"limit": 7, **params}
+    for _ in range(500):
+        response = api("GET", "/audit-events", key=key, params=query)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        seen += body["items"]
+        if body["pagination"]["after"] is None:
+            return seen
+        query["after"] = body["pagination"]["after"]
+    raise AssertionError("paging did not end")
+
+
+def test_audit_events_page_through_every_change_once_newest_first_across_writers(stack, api):
+    import requests
+
+    """Many writers at once (grants and voids with two keys, a schedule, a key): the trail lists
+    every change exactly once, newest first, with its actor; filters by resource and actor."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    since = {"from": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}  # acct_b's writes of this test only
+    made = api("POST", "/api-keys", key="key_b", json={"name": "auditor", "scope": "write"}).json()
+    writer = made["key"]
+    customer = new_customer()
+
+    def call(path: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = requests.post(stack.api_url + path, headers={"Authorization": f"Bearer {key}"}, json=body,
+                                 timeout=120)  # each writer its own connection; a loaded machine is slow
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def grant_and_void(i: int) -> str:
+        grant = call("/credit-grants", "key_b" if i % 2 else writer, cash(customer, f"{i + 1}.00", reason=f"r{i}"))
+        if i % 3 == 0:
+            call(f"/credit-grants/{grant['id']}/void", writer, {"reason": "audit"})
+        return grant["id"]
+
+    with ThreadPoolExecutor(3) as pool:
+        grant_ids = list(pool.map(grant_and_void, range(12)))
+    expected = 12 + 4 + 1  # GRANTED each, VOIDED every third, the key made
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = _audit_page_all(api, "key_b", **since)
+        if len(listed) >= expected:
+            break
+        time.sleep(0.5)
+    ids = [e["id"] for e in listed]
+    assert len(ids) == len(set(ids)) == expected  # exactly these, once each
+    times = [e["occurredAt"] for e in listed]
+    assert times == sorted(times, reverse=True)
+    assert {e["action"] for e in listed} == {"credit_grant.granted", "credit_grant.voided", "api_key.created"}
+    assert {e["resource"]["id"] for e in listed if e["resource"]["type"] == "credit_grant"} == set(grant_ids)
+    voids = [e for e in listed if e["action"] == "credit_grant.voided"]
+    assert all(e["actor"] == {"type": "api_key", "id": made["id"], "name": "auditor"} and e["reason"] == "audit"
+               for e in voids)
+    everything = api("GET", "/audit-events", key="key_b", params={"limit": 1}).json()["pagination"]
+    assert everything["totalResultSize"] >= expected + 1  # and key_b's own creation (CREDITS_API_KEYS)
+
+    by_actor = _audit_page_all(api, "key_b", actorId=made["id"], **since)
+    assert len(by_actor) == 4 + 6 and all(e["actor"]["id"] == made["id"] for e in by_actor)
+    one = grant_ids[0]
+    history = _audit_page_all(api, "key_b", resourceId=one)
+    assert [e["action"] for e in history] == ["credit_grant.voided", "credit_grant.granted"]
+    assert api("GET", "/audit-events", key="key_b", params={"resourceId": one}).json()["pagination"][
+        "totalResultSize"] == 2
+    assert _audit_page_all(api, "key_a", resourceId=one) == []  # another account sees nothing of it
+    window = _audit_page_all(api, "key_b", **{"from": times[-1], "to": "2999-01-01T00:00:00Z"})
+    assert len(window) == expected
+    bad = api("GET", "/audit-events", key="key_b", params={"after": "nonsense"})
+    assert bad.status_code == 400

@@ -37,7 +37,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                                  "dynamodb:UpdateItem"},
                        "index/GSI2": {"dynamodb:Query"}, "index/GSI3": {"dynamodb:Query"},
                        "index/LSI1": {"dynamodb:Query"}},
-    "PublisherFunction": {"table": {"dynamodb:UpdateItem"}, "bus": {"events:PutEvents"}, "dlq": {"sqs:SendMessage"}},
+    "PublisherFunction": {"table": {"dynamodb:PutItem", "dynamodb:UpdateItem"}, "bus": {"events:PutEvents"}, "dlq": {"sqs:SendMessage"}},
     # Serves the console's static files: no AWS call, so not one statement.
     "ConsoleFunction": {},
 }

@@ -14,6 +14,7 @@ from credits.domain.customer_rules import CustomerSummary as CustomerSummaryReco
 from credits.domain.records import (
     ApiKeyRecord,
     ApplicationRecord,
+    AuditRecord,
     GrantRecord,
     LedgerRecord,
     Page,
@@ -25,6 +26,9 @@ from credits.models.api import (
     Allocation,
     ApiKey,
     ApiKeyList,
+    AuditEvent,
+    AuditEventList,
+    AuditResource,
     Application,
     ApplicationLine,
     BalanceRow,
@@ -185,3 +189,13 @@ def created_api_key_view(key: ApiKeyRecord, secret: str) -> CreatedApiKey:
 
 def api_key_list_view(page: Page) -> ApiKeyList:
     return ApiKeyList(items=[api_key_view(k) for k in page.items], pagination=pagination(page))
+
+
+def audit_event_view(record: AuditRecord) -> AuditEvent:
+    return AuditEvent(id=record.id, occurredAt=to_iso(record.occurred_at), actor=actor_view(record.actor),
+                      action=record.action, resource=AuditResource(type=record.resource_type, id=record.resource_id),
+                      customerId=record.customer_id, reason=record.reason, data=dict(record.data))
+
+
+def audit_event_list_view(page: Page) -> AuditEventList:
+    return AuditEventList(items=[audit_event_view(r) for r in page.items], pagination=pagination(page))

@@ -58,6 +58,8 @@ class GrantRecord:
     amount_scale: int | None = None
     # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named at creation.
     tax_rate: dict[str, str] | None = None
+    # Who last changed what no ledger entry records (name, metadata, priority: PATCH).
+    updated_by: Actor | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -183,6 +185,7 @@ class TaxRateRecord:
     active: bool
     created_at: datetime
     updated_at: datetime
+    actor: Actor | None = field(default_factory=current_actor)
 
     def evolve(self, **changes: Any) -> TaxRateRecord:
         return replace(self, **changes)
@@ -214,3 +217,21 @@ class ApiKeyRecord:
 
     def evolve(self, **changes: Any) -> ApiKeyRecord:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One change of the account (`GET /audit-events`): who, what, when, which resource, why."""
+
+    id: str
+    account_id: str
+    occurred_at: datetime
+    actor: Actor | None
+    action: str  # "<resource type>.<what happened>", e.g. credit_grant.voided, api_key.revoked
+    resource_type: str
+    resource_id: str
+    customer_id: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    # Orders changes of the same second: the ledger entry's id (a ULID), or the audit id.
+    sequence: str = ""

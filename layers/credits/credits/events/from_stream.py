@@ -52,8 +52,20 @@ def inserted_image(record: Any) -> dict[str, Any] | None:
     raw = record.raw_event if isinstance(record, DynamoDBRecord) else record
     if raw.get("eventName") != "INSERT":
         return None
-    new_image = (raw.get("dynamodb") or {}).get("NewImage") or {}
-    return DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(new_image)}}).dynamodb.new_image  # type: ignore[union-attr]
+    return changed_images(raw)[1] or {}
+
+
+def changed_images(record: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(old item, new item) of a stream record, plain Python values; None where there is none
+    (an INSERT has no old item, a REMOVE no new one)."""
+    raw = record.raw_event if isinstance(record, DynamoDBRecord) else record
+    data = raw.get("dynamodb") or {}
+    images = []
+    for name in ("OldImage", "NewImage"):
+        image = data.get(name)
+        images.append(DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(image)}}).dynamodb.new_image  # type: ignore[union-attr]
+                      if image else None)
+    return images[0], images[1]
 
 
 def events_from_stream_record(record: Any) -> list[BaseEvent]:

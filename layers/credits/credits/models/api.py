@@ -463,6 +463,27 @@ class ApiKeyList(BaseModel):
     pagination: Pagination
 
 
+class AuditResource(BaseModel):
+    type: str = Field(description="credit_grant | credit_application | credit_grant_schedule | api_key | tax_rate")
+    id: str
+
+
+class AuditEvent(BaseModel):
+    id: str
+    occurredAt: str
+    actor: Actor | None = Field(description="who made the change (null: before actors were kept)")
+    action: str = Field(description="<resource type>.<what happened>, e.g. credit_grant.voided, api_key.revoked")
+    resource: AuditResource
+    customerId: str | None
+    reason: str | None
+    data: dict[str, Any] = Field(description="what changed: amounts and ledger entry id, names, scopes…")
+
+
+class AuditEventList(BaseModel):
+    items: list[AuditEvent]
+    pagination: Pagination
+
+
 # ====================================================================== GET query strings
 
 
@@ -500,6 +521,15 @@ class ReportQuery(StrictModel):
     customerId: Identifier | None = None
     type: GrantType | None = None
     currency: SupportedCurrency | None = None
+
+
+class AuditEventQuery(PageQuery):
+    actorId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)] | None = Field(
+        default=None, description="an API key's id, a command's source, or a job (expiry, schedule…)")
+    actorType: Literal["api_key", "command", "system"] | None = None
+    resourceId: Identifier | None = None
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
 
 
 class CustomerListQuery(PageQuery):

@@ -105,6 +105,19 @@ class ApiKeyStore(Protocol):
         ...
 
 
+class AuditStore(Protocol):
+    """The account's audit trail (adapter: store/audit_store.py), written from the table stream."""
+
+    def record_change(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+        """Store the audit event of one committed write (its item's old and new images), if the
+        write is one; False when it is none or is stored already (a redelivery)."""
+        ...
+    def list(self, account_id: str, *, resource_id: str | None, actor_id: str | None, actor_type: str | None,
+             start: datetime | None, end: datetime | None, limit: int, after: str | None, before: str | None) -> Page:
+        """A Page of AuditRecord, newest first."""
+        ...
+
+
 class StripeStore(Protocol):
     """The /v1 view's Stripe-style pages (cursor = an object id; adapter: store/stripe_store.py)."""
 

@@ -3,14 +3,17 @@ dynamo.py converts to and from the wire format)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from credits.domain.actors import actor_id
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
 from credits.domain.records import (
     ApiKeyRecord,
+    AuditRecord,
     ApplicationRecord,
     CustomerEntry,
     GrantRecord,
@@ -59,6 +62,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "expiringNoticeSent": grant.expiring_notice_sent,
         "version": grant.version,
         "amountScale": grant.amount_scale,
+        "updatedBy": grant.updated_by,
     })
 
 
@@ -123,6 +127,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         expiring_notice_sent=bool(item.get("expiringNoticeSent", False)),
         version=int(item.get("version", 0)),
         amount_scale=int(item["amountScale"]) if item.get("amountScale") is not None else None,
+        updated_by=actor_of(item, "updatedBy"),
     )
 
 
@@ -237,7 +242,7 @@ def item_to_customer_entry(item: dict[str, Any]) -> CustomerEntry:
 
 
 # Record field -> item attribute of a tax rate (what PATCH /tax-rates/{id} may change, and more).
-TAX_RATE_ATTRIBUTES = {"name": "name", "active": "active", "updated_at": "updatedAt"}
+TAX_RATE_ATTRIBUTES = {"name": "name", "active": "active", "updated_at": "updatedAt", "updated_by": "updatedBy"}
 
 
 def tax_rate_to_item(rate: TaxRateRecord) -> dict[str, Any]:
@@ -252,6 +257,7 @@ def tax_rate_to_item(rate: TaxRateRecord) -> dict[str, Any]:
         "active": rate.active,
         "createdAt": to_iso(rate.created_at),
         "updatedAt": to_iso(rate.updated_at),
+        **({"actor": rate.actor} if rate.actor else {}),
         "GSI1PK": keys.account_tax_rates_gsi1pk(rate.account_id),
         "GSI1SK": rate.id,
     }
@@ -261,7 +267,7 @@ def item_to_tax_rate(item: dict[str, Any]) -> TaxRateRecord:
     return TaxRateRecord(id=item["id"], account_id=item["accountId"], name=item["name"],
                          percentage=item["percentage"], inclusive=bool(item["inclusive"]),
                          active=bool(item["active"]), created_at=_dt(item["createdAt"]),
-                         updated_at=_dt(item["updatedAt"]))
+                         updated_at=_dt(item["updatedAt"]), actor=actor_of(item))
 
 
 def api_key_to_item(key: ApiKeyRecord) -> dict[str, Any]:
@@ -293,3 +299,87 @@ def item_to_api_key(item: dict[str, Any]) -> ApiKeyRecord:
         key_hash=item["PK"].removeprefix("APIKEY#"), created_at=from_iso(item.get("createdAt")) or datetime(1970, 1, 1, tzinfo=UTC),
         last_used_at=from_iso(item.get("lastUsedAt")), revoked_at=from_iso(item.get("revokedAt")),
         actor=actor_of(item), revoked_by=actor_of(item, "revokedBy"))
+
+
+# ---- the audit trail: which committed change of an item is an audit event (read from the stream)
+_GRANT_FIELDS_WITHOUT_ENTRY = ("name", "metadata", "priority")  # a PATCH of these writes no ledger entry
+
+
+def _audit(new: dict[str, Any], action: str, resource_type: str, resource_id: str, occurred: str | None,
+           actor_attribute: str = "actor", **extra: Any) -> AuditRecord:
+    key = f"{new['PK']}|{new['SK']}|{action}|{occurred}"
+    audit_id = "aud_" + hashlib.sha256(key.encode()).hexdigest()[:26]
+    return AuditRecord(id=audit_id, account_id=new["accountId"], occurred_at=_dt(occurred or new["updatedAt"]),
+                       actor=actor_of(new, actor_attribute), action=action, resource_type=resource_type,
+                       resource_id=resource_id, sequence=extra.pop("sequence", audit_id), **extra)
+
+
+def audit_of_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditRecord | None:
+    """The audit event of one committed write (a stream record's old and new images), or None:
+    ledger entries (every balance change and every grant's lifecycle), applications made,
+    schedules made and canceled, API keys made and revoked, tax rates made and changed, and grant
+    changes no entry records (name, metadata, priority)."""
+    if new is None or not new.get("accountId"):
+        return None
+    entity = new.get("entity")
+    if entity == "LEDGER" and old is None:
+        entry = item_to_entry(new)
+        data = _drop_none({"ledgerEntryId": entry.id, "amount": str(entry.amount), "balanceAfter": str(entry.balance_after),
+                           "invoiceId": entry.invoice_id, "lineId": entry.line_id})
+        return _audit(new, f"credit_grant.{entry.type.lower()}", "credit_grant", entry.grant_id, new["createdAt"],
+                      customer_id=entry.customer_id, reason=entry.reason, data=data, sequence=entry.id)
+    if entity == "GRANT" and old is not None and any(old.get(f) != new.get(f) for f in _GRANT_FIELDS_WITHOUT_ENTRY):
+        changed = {f: new.get(f) for f in _GRANT_FIELDS_WITHOUT_ENTRY if old.get(f) != new.get(f)}
+        return _audit(new, "credit_grant.updated", "credit_grant", new["id"], new["updatedAt"], "updatedBy",
+                      customer_id=new["customerId"], data={"changed": _plain(changed)})
+    if entity == "APPLICATION" and old is None:
+        return _audit(new, "credit_application.created", "credit_application", new["invoiceId"], new["createdAt"],
+                      customer_id=new["customerId"], data={"status": new["applicationStatus"]})
+    if entity == "SCHEDULE" and old is None:
+        return _audit(new, "credit_grant_schedule.created", "credit_grant_schedule", new["id"], new["createdAt"],
+                      customer_id=new["customerId"])
+    if entity == "SCHEDULE" and new.get("status") == "CANCELED" and (old or {}).get("status") != "CANCELED":
+        return _audit(new, "credit_grant_schedule.canceled", "credit_grant_schedule", new["id"], new.get("canceledAt"),
+                      "canceledBy", customer_id=new["customerId"])
+    if entity == "APIKEY" and new.get("keyId") and not (old or {}).get("keyId"):
+        return _audit(new, "api_key.created", "api_key", new["keyId"], new.get("createdAt"),
+                      data={"name": new["name"], "scope": new["scope"]})
+    if entity == "APIKEY" and new.get("revokedAt") and not (old or {}).get("revokedAt"):
+        return _audit(new, "api_key.revoked", "api_key", new["keyId"], new["revokedAt"], "revokedBy",
+                      data={"name": new["name"], "scope": new["scope"]})
+    if entity == "TAXRATE":
+        action = "tax_rate.created" if old is None else "tax_rate.updated"
+        if old is not None and all(old.get(f) == new.get(f) for f in ("name", "active")):
+            return None
+        return _audit(new, action, "tax_rate", new["id"], new["createdAt"] if old is None else new["updatedAt"],
+                      "actor" if old is None else "updatedBy", data={"name": new["name"], "active": new["active"]})
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def audit_to_item(record: AuditRecord) -> dict[str, Any]:
+    sk = keys.audit_sk(to_iso(record.occurred_at), record.sequence)
+    return _drop_none({
+        "PK": keys.resource_audit_pk(record.account_id, record.resource_id), "SK": sk,
+        "entity": "AUDIT", "id": record.id, "accountId": record.account_id,
+        "occurredAt": to_iso(record.occurred_at), "actor": record.actor,
+        "actorType": (record.actor or {}).get("type"), "actorId": actor_id(record.actor),
+        "action": record.action, "resourceType": record.resource_type, "resourceId": record.resource_id,
+        "customerId": record.customer_id, "reason": record.reason, "data": record.data or None,
+        "sequence": record.sequence,
+        "GSI1PK": keys.account_audit_gsi1pk(record.account_id), "GSI1SK": sk,
+    })
+
+
+def item_to_audit(item: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(id=item["id"], account_id=item["accountId"], occurred_at=_dt(item["occurredAt"]),
+                       actor=actor_of(item), action=item["action"], resource_type=item["resourceType"],
+                       resource_id=item["resourceId"], customer_id=item.get("customerId"), reason=item.get("reason"),
+                       data=_plain(dict(item.get("data") or {})), sequence=item.get("sequence", ""))

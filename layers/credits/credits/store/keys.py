@@ -103,6 +103,28 @@ def idempotency_pk(scope: str) -> str:
     """Idempotency records of one scope (an account and route, or a command type and account)."""
     return f"{IDEMPOTENCY_PK}#{scope}"
 
+# ---- the audit trail (written from the table stream by the publisher)
+def account_audit_gsi1pk(account_id: str) -> str:
+    """GSI1 partition of the account's audit events, GSI1SK `<occurredAt>#<sequence>`: newest first
+    is a descending Query."""
+    return f"ACCT#{account_id}#AUDIT"
+
+
+def resource_audit_pk(account_id: str, resource_id: str) -> str:
+    """Base-table partition of one resource's audit events (SK as GSI1SK): `resourceId=` is a
+    strongly consistent Query of it."""
+    return f"ACCT#{account_id}#AUDIT#{resource_id}"
+
+
+def audit_sk(occurred_iso: str, sequence: str) -> str:
+    return f"{occurred_iso}#{sequence}"
+
+
+def audit_count_key(account_id: str, resource_id: str | None = None) -> dict[str, str]:
+    """How many audit events the account (or one resource) has: totalResultSize without a count."""
+    return {"PK": f"ACCT#{account_id}#AUDITCOUNT", "SK": resource_id or "#ACCOUNT"}
+
+
 # ---- report snapshots: one item per closed month, for the account or for one customer
 def report_snapshot_pk(account_id: str, customer_id: str | None) -> str:
     return customer_pk(account_id, customer_id) if customer_id else f"ACCT#{account_id}#REPORTS"

@@ -1,5 +1,6 @@
-"""`/api-keys` (admin keys only: domain/access.py), as two Powertools routers: writes on
-GrantFunction (`grant_router`), reads on ListFunction (`list_router`), as template.yaml maps them."""
+"""`/api-keys` (admin keys only: domain/access.py) and `GET /audit-events`, as two Powertools
+routers: writes on GrantFunction (`grant_router`), reads on ListFunction (`list_router`), as
+template.yaml maps them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from credits.api.resolver import account_id
-from credits.api.views import api_key_list_view, api_key_view, created_api_key_view
-from credits.container import api_key_service
-from credits.models.api import ApiKey, ApiKeyList, CreateApiKeyRequest, CreatedApiKey, PageQuery, TransitionRequest
+from credits.api.views import api_key_list_view, api_key_view, audit_event_list_view, created_api_key_view
+from credits.container import api_key_service, audit_service
+from credits.models.api import (
+    ApiKey,
+    ApiKeyList,
+    AuditEventList,
+    AuditEventQuery,
+    CreateApiKeyRequest,
+    CreatedApiKey,
+    PageQuery,
+    TransitionRequest,
+)
 
 grant_router = Router()
 list_router = Router()
@@ -38,3 +48,10 @@ def list_api_keys(q: Annotated[PageQuery, Query()]) -> ApiKeyList:
 @list_router.get("/api-keys/<keyId>", summary="Get an API key (never the key itself)")
 def get_api_key(keyId: KeyId) -> ApiKey:
     return api_key_view(api_key_service().get(account_id(list_router), keyId))
+
+
+@list_router.get("/audit-events", summary="Every change of the account: who, what, when, the resource, its reason; newest first")
+def list_audit_events(q: Annotated[AuditEventQuery, Query()]) -> AuditEventList:
+    return audit_event_list_view(audit_service().list(
+        account_id(list_router), resource_id=q.resourceId, actor_id=q.actorId, actor_type=q.actorType, start=q.from_,
+        end=q.to, limit=q.limit, after=q.after, before=q.before))
