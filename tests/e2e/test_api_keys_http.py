@@ -28,6 +28,8 @@ ROUTES = _routes()
 
 def expected_scope(method: str, path: str) -> str:
     """What the contract says each route needs (written out here, independently of the code)."""
+    if path == "/api-keys/current" and method == "GET":
+        return "read"  # every key may read itself (the console's sign-in)
     if path.startswith("/api-keys"):
         return "admin"
     if method == "GET" or path == "/credit-applications/preview":
@@ -137,6 +139,8 @@ def test_keys_are_listed_and_read_without_the_key_itself(api, keys):
     assert mine.status_code == 200 and mine.json()["scope"] == "write" and "key" not in mine.json()
     assert mine.json()["createdBy"]["type"] == "api_key"
     assert api("GET", "/api-keys/key_missing").status_code == 404
+    me = api("GET", "/api-keys/current", key=keys["read"][1])
+    assert me.status_code == 200 and me.json()["id"] == keys["read"][0] and me.json()["scope"] == "read"
     assert api("GET", f"/api-keys/{key_id}", key="key_b").status_code == 404  # another account's key
     bad = api("POST", "/api-keys", json={"name": "x", "scope": "superuser"})
     assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "scope"

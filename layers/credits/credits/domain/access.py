@@ -16,14 +16,19 @@ ADMIN: Scope = "admin"
 
 # Routes that change nothing although they are POSTs.
 _READ_POSTS = frozenset({"/credit-applications/preview"})
-# Key management: admin keys only, reads included (a key's name and scope are the account's secrets' map).
+# Key management: admin keys only, reads included (a key's name and scope are the account's secrets' map);
+# but any key may read itself (the console shows who is signed in and what they may do).
 _ADMIN_PREFIX = "/api-keys"
+CURRENT_KEY_RESOURCE = "/api-keys/current"
 
 
 def required_scope(method: str, resource: str) -> Scope:
     """The scope a request needs, from its method and its route's path template (API Gateway's
-    `resource`, e.g. `/credit-grants/{grantId}`): `/api-keys…` admin; reads (GET, HEAD, and POSTs
-    that write nothing) read; every other request write."""
+    `resource`, e.g. `/credit-grants/{grantId}`): `/api-keys…` admin (but `GET /api-keys/current`,
+    the key itself, read); reads (GET, HEAD, and POSTs that write nothing) read; every other
+    request write."""
+    if resource == CURRENT_KEY_RESOURCE and method.upper() == "GET":
+        return "read"
     if resource == _ADMIN_PREFIX or resource.startswith(_ADMIN_PREFIX + "/"):
         return "admin"
     if method.upper() in ("GET", "HEAD", "OPTIONS") or resource in _READ_POSTS:

@@ -49,6 +49,12 @@ class ApiKeyService:
             raise NotFound(f"API key {key_id} not found", field="keyId")
         return key
 
+    def current(self, account_id: str, actor: dict[str, str] | None) -> ApiKeyRecord:
+        """The key a request acts as (its actor), read by any scope."""
+        if not actor or actor.get("type") != "api_key":
+            raise NotFound("this request was not made with an API key of the account", field="keyId")
+        return self.get(account_id, actor["id"])
+
     def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
         if after and before:
             raise InvalidRequest("give after or before, not both", field="before")

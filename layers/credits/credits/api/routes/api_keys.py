@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from credits.api.resolver import account_id
 from credits.api.views import api_key_list_view, api_key_view, audit_event_list_view, created_api_key_view
 from credits.container import api_key_service, audit_service
+from credits.domain.actors import current_actor
 from credits.models.api import (
     ApiKey,
     ApiKeyList,
@@ -43,6 +44,11 @@ def revoke_api_key(keyId: KeyId, body: Annotated[TransitionRequest | None, Body(
 def list_api_keys(q: Annotated[PageQuery, Query()]) -> ApiKeyList:
     return api_key_list_view(api_key_service().list(account_id(list_router), limit=q.limit, after=q.after,
                                                     before=q.before))
+
+
+@list_router.get("/api-keys/current", summary="The API key making this request (any scope may read itself)")
+def get_current_api_key() -> ApiKey:
+    return api_key_view(api_key_service().current(account_id(list_router), current_actor()))
 
 
 @list_router.get("/api-keys/<keyId>", summary="Get an API key (never the key itself)")
