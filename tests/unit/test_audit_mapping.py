@@ -44,3 +44,14 @@ def test_schedules_and_tax_rates():
     assert (audit_of_change(tax_rate_to_item(rate), renamed).action, audit_of_change(tax_rate_to_item(rate), renamed).actor) \
         == ("tax_rate.updated", BOB)
     assert audit_of_change(None, None) is None and audit_of_change(None, {"PK": "x", "SK": "y"}) is None
+
+
+def test_a_grant_edit_without_a_ledger_entry_is_an_event_and_a_balance_change_is_not():
+    from tests.unit.event_samples import grant_item
+
+    before = grant_item()
+    renamed = {**before, "name": "Renamed", "priority": 7, "updatedBy": ALICE}
+    event = audit_of_change(before, renamed)
+    assert (event.action, event.actor, event.data) == ("credit_grant.updated", ALICE, {"changed": {"name": "Renamed", "priority": 7}})
+    spent = {**before, "currentBalance": 0, "version": 9}  # its APPLIED entry is the event
+    assert audit_of_change(before, spent) is None
