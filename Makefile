@@ -64,17 +64,19 @@ run: check-tools install
 
 # The local stack's table by default (it must be running); STACK=aws uses TABLE_NAME and your
 # AWS credentials instead: `make api-key ACCOUNT=acct_x STACK=aws TABLE_NAME=<deployed table>`.
+# The key is an admin key; NAME="…" names it (GET /api-keys shows it), KEY=sk_… stores a given key.
 STACK ?= local
 DYNAMODB_PORT ?= 8000
+API_KEY_ARGS = $(if $(KEY),--key '$(KEY)') $(if $(NAME),--name '$(NAME)')
 api-key: install
 	@test -n "$(ACCOUNT)" || { echo "usage: make api-key ACCOUNT=acct_x"; exit 2; }
 ifeq ($(STACK),local)
 	@TABLE_NAME=$${TABLE_NAME:-credits-local} DYNAMODB_ENDPOINT_URL=http://127.0.0.1:$(DYNAMODB_PORT) \
 	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 \
-	  PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT)
+	  PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT) $(API_KEY_ARGS)
 else
 	@test -n "$(TABLE_NAME)" || { echo "STACK=aws needs TABLE_NAME (the deployed table)"; exit 2; }
-	@PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT)
+	@PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT) $(API_KEY_ARGS)
 endif
 
 # ---------------------------------------------------------------- test

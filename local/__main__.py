@@ -5,6 +5,7 @@ Flags override environment variables: PORT (3000), LAMBDA_PORT (3001), DYNAMODB_
 (60, 0 = off), CREDITS_API_KEYS ("key:account,…"; unset = the development key, kept across
 restarts), CREDITS_WEBHOOK_URL, CREDITS_WEBHOOK_RETRY_DELAYS ("1,2,4,…" seconds),
 CREDITS_DATA_DIR (.local/data; the table, the development key and the webhook outbox),
+CREDITS_AUTHORIZER_TTL_SECONDS (the authorizer cache; default: template.yaml's ReauthorizeEvery),
 FRESH=1 (delete that data first and start empty).
 """
 
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             quiet=args.quiet,
             data_dir=args.data_dir,
             webhook_retry_delays=parse_delays(os.environ.get("CREDITS_WEBHOOK_RETRY_DELAYS")),
+            authorizer_ttl_seconds=int(os.environ["CREDITS_AUTHORIZER_TTL_SECONDS"])
+            if os.environ.get("CREDITS_AUTHORIZER_TTL_SECONDS") else None,
         )
     except (LocalStackError, ValueError, OSError) as exc:
         print(f"local: cannot start: {exc}", file=sys.stderr)

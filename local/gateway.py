@@ -186,10 +186,13 @@ class AuthorizerCache:
 
 
 class Gateway:
-    def __init__(self, runtime: FunctionRuntime, template: dict[str, Any]):
+    def __init__(self, runtime: FunctionRuntime, template: dict[str, Any], authorizer_ttl_seconds: int | None = None):
         self.runtime = runtime
         self.router = Router(runtime.specs)
         self.authorizers: dict[str, AuthorizerSpec] = authorizers(template)
+        if authorizer_ttl_seconds is not None:  # a shorter cache than the template's (tests of revocation)
+            for spec in self.authorizers.values():
+                spec.ttl_seconds = authorizer_ttl_seconds
         self.stage = stage_name(template)
         self.responses = gateway_responses(template)
         self.auth_cache = AuthorizerCache()

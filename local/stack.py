@@ -180,6 +180,7 @@ def start_stack(
     workers_per_function: int | None = None,
     data_dir: Path | None = None,
     webhook_retry_delays: tuple[float, ...] | None = None,
+    authorizer_ttl_seconds: int | None = None,
 ) -> Stack:
     """Start DynamoDB Local (or use `dynamodb_url`), create the table from template.yaml, and
     serve the API, the Lambda invoke API and the event bus; feed the table stream to the
@@ -187,7 +188,8 @@ def start_stack(
 
     `api_keys` None → one development key for account `acct_dev`, generated once and kept in
     `data_dir` (with DynamoDB Local's files and the webhook outbox) when one is given; without
-    `data_dir` everything is in memory.
+    `data_dir` everything is in memory. `authorizer_ttl_seconds` replaces the template's
+    ReauthorizeEvery (CREDITS_AUTHORIZER_TTL_SECONDS for `python -m local`).
     """
     template = load_template(template_path)
     specs = functions(template)
@@ -256,7 +258,7 @@ def start_stack(
             api_keys = {dev_key: DEV_ACCOUNT}
         provisioned = provision_keys(api_keys, env.values, template)
 
-        gateway = Gateway(runtime, template)
+        gateway = Gateway(runtime, template, authorizer_ttl_seconds)
         stoppers.append(gateway.stop)
         gateway.serve(host, port, quiet=quiet)
         invoke_api = InvokeApi(runtime)

@@ -12,7 +12,55 @@ from typing import Any
 
 from credits.domain import balance_aggregates as aggregates
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest
-from credits.domain.records import ApplicationRecord, ConsumptionRecord, GrantRecord, LedgerRecord, Page
+from credits.domain.records import ApiKeyRecord, ApplicationRecord, ConsumptionRecord, GrantRecord, LedgerRecord, Page
+
+
+class InMemoryApiKeyStore:
+    """The ApiKeyStore port in memory: the same create-once, last-admin and once-a-minute rules."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKeyRecord] = {}  # hash -> record
+        self.touches = 0
+        self._lock = threading.RLock()
+
+    def put_new(self, key: ApiKeyRecord) -> bool:
+        with self._lock:
+            if key.key_hash in self.keys:
+                return False
+            self.keys[key.key_hash] = key
+            return True
+
+    def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
+        return self.keys.get(key_hash)
+
+    def get(self, account_id: str, key_id: str) -> ApiKeyRecord | None:
+        return next((k for k in self.keys.values() if k.account_id == account_id and k.id == key_id), None)
+
+    def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
+        mine = sorted((k for k in self.keys.values() if k.account_id == account_id), key=lambda k: k.id)
+        start = next((i + 1 for i, k in enumerate(mine) if k.id == after), 0) if after else 0
+        page = mine[start:start + limit]
+        more = start + limit < len(mine)
+        return Page(items=page, after=page[-1].id if page and more else None, before=None, total=len(mine))
+
+    def revoke(self, revoked: ApiKeyRecord) -> str:
+        with self._lock:
+            current = self.keys.get(revoked.key_hash)
+            if current is None or current.revoked_at is not None:
+                return "already"
+            admins = [k for k in self.keys.values()
+                      if k.account_id == revoked.account_id and k.scope == "admin" and k.revoked_at is None]
+            if revoked.scope == "admin" and len(admins) <= 1:
+                return "last_admin"
+            self.keys[revoked.key_hash] = revoked
+            return "revoked"
+
+    def touch(self, key_hash: str, now: datetime, unless_since: datetime) -> None:
+        with self._lock:
+            key = self.keys.get(key_hash)
+            if key is not None and (key.last_used_at is None or key.last_used_at < unless_since):
+                self.keys[key_hash] = key.evolve(last_used_at=now)
+                self.touches += 1
 
 
 class InMemoryRepository:
@@ -20,7 +68,6 @@ class InMemoryRepository:
         self.grants: dict[tuple[str, str], GrantRecord] = {}
         self.entries: list[LedgerRecord] = []
         self.applications: dict[tuple[str, str], ApplicationRecord] = {}
-        self.api_keys: dict[str, str] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
         self.notices: list[Any] = []  # GrantNotice items written (their INSERT is the event)
         self.consumptions: dict[tuple[str, str], ConsumptionRecord] = {}
@@ -60,13 +107,6 @@ class InMemoryRepository:
             grants = self._checked(grants)
             self.consumptions[(record.account_id, record.event_id)] = record
             self._write(grants, entries)
-
-    # ---- api keys
-    def put_api_key(self, key_hash: str, account_id: str) -> None:
-        self.api_keys[key_hash] = account_id
-
-    def account_for_api_key(self, key_hash: str) -> str | None:
-        return self.api_keys.get(key_hash)
 
     # ---- grants
     def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
@@ -293,10 +333,10 @@ class InMemoryWatchStore:
                         and customer_id in (None, w.customer_id)), key=lambda w: w.id, reverse=True)
         return Page(items=items[:limit], after=None, before=None, total=len(items))
 
-    def top_up(self, rule, expected_version: int, grant, entry, claim: str) -> None:
+    def top_up(self, rule, expected_version: int, grant, entry, claim: str, notices=()) -> None:
         with self.repo._lock:
             current = self.watches.get((rule.account_id, rule.id))
             if current is None or current.version != expected_version:
                 raise ConcurrentUpdate("watch version")
-            self.repo.create_grant(grant, entry, request_key=claim)
+            self.repo.create_grant(grant, entry, request_key=claim, notices=notices)
             self.watches[(rule.account_id, rule.id)] = rule

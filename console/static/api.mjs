@@ -3,11 +3,18 @@
 // to this origin, never in a URL, never logged.
 
 const KEY = "credits.console.apiKey";
+const WHO = "credits.console.identity"; // the key's name and scope (never the key)
 export const API_BASE = new URL("../", document.baseURI);
 
 export function signedIn() { return Boolean(sessionStorage.getItem(KEY)); }
-export function signIn(key) { sessionStorage.setItem(KEY, key); }
-export function signOut() { sessionStorage.removeItem(KEY); }
+export function signIn(key, who = { name: "API key", scope: "admin" }) {
+  sessionStorage.setItem(KEY, key);
+  sessionStorage.setItem(WHO, JSON.stringify(who));
+}
+export function identity() {
+  try { return JSON.parse(sessionStorage.getItem(WHO)) || { name: "API key", scope: "admin" }; } catch { return { name: "API key", scope: "admin" }; }
+}
+export function signOut() { sessionStorage.removeItem(KEY); sessionStorage.removeItem(WHO); }
 
 export class ApiError extends Error {
   constructor(status, body) {

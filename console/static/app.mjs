@@ -74,7 +74,7 @@ function showApiError(err, fields, formError) {
 
 // ---------------------------------------------------------------- sign in
 function signInScreen() {
-  nav.hidden = true; signOutButton.hidden = true;
+  nav.hidden = true; signOutButton.hidden = true; identity.hidden = true;
   const key = field("API key", h("input", { type: "password", autocomplete: "off", spellcheck: "false", required: true }),
     { hint: "Kept in this tab's session storage only; sent only to this service's API." });
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
@@ -87,7 +87,7 @@ function signInScreen() {
     if (!value) { showFieldError(key, "Enter an API key."); return; }
     try {
       await api.call("GET", "/customers", { query: { limit: 1 }, key: value });
-      api.signIn(value);
+      api.signIn(value, await whoAmI(value));
       key.input.value = "";
       notify("");
       if (!location.hash || location.hash === "#/" || location.hash === "#/signin") location.hash = "#/customers";
@@ -99,6 +99,36 @@ function signInScreen() {
   });
   clear(main).append(form);
   key.input.focus();
+}
+
+// Who is signed in: the key's name and scope (GET /api-keys/current). Keys of the api-key tool's
+// first version have no record: they are admin keys.
+async function whoAmI(key) {
+  try {
+    const me = await api.call("GET", "/api-keys/current", { key });
+    return { name: me.name, scope: me.scope };
+  } catch (err) {
+    if (err.status === 404) return { name: "API key", scope: "admin" };
+    throw err;
+  }
+}
+
+const identity = document.getElementById("identity");
+function showIdentity() {
+  const me = api.identity();
+  // Write controls are hidden for read keys, the key management page shown to admin keys only
+  // (the API refuses them anyway: this only keeps the page honest about what the key may do).
+  document.body.dataset.scope = me.scope;
+  identity.hidden = false;
+  identity.textContent = `${me.name} · ${me.scope}`;
+}
+
+// Who made a change (a ledger entry's actor): a key's name, a command's source, a job.
+function actorName(actor) {
+  if (!actor) return "—";
+  if (actor.type === "api_key") return actor.name || actor.id;
+  if (actor.type === "command") return `command · ${actor.source}`;
+  return `system · ${actor.job}`;
 }
 
 signOutButton.addEventListener("click", () => {
@@ -151,7 +181,7 @@ async function customerScreen(customerId) {
   const grantsEl = h("div");
   const ledgerEl = h("div");
   const grantsById = new Map();
-  const addButton = h("button", { type: "button", class: "primary", text: "Add credit grant" });
+  const addButton = h("button", { type: "button", class: "primary write", text: "Add credit grant" });
   const filters = {
     status: field("Status", select([["", "Any"], ["ACTIVE", "Active"], ["AWAITING_PAYMENT", "Awaiting payment"], ["SCHEDULED", "Scheduled"], ["DEPLETED", "Depleted"], ["EXPIRED", "Expired"], ["VOIDED", "Voided"]])),
     type: field("Type", select([["", "Any"], ["CASH", "Cash"], ["USAGE", "Unit"]])),
@@ -207,9 +237,9 @@ async function customerScreen(customerId) {
     const open = !["VOIDED", "EXPIRED"].includes(g.status);
     const untouched = g.originalAmount === g.currentBalance && dec.isZero(g.pendingAmount);
     return h("div", { class: "cell-actions" },
-      open ? button("Edit", () => editGrant(g, refresh), { "aria-label": `Edit ${g.name}`, class: "link" }) : null,
-      open ? button("Void", () => voidGrant(g, refresh), { "aria-label": `Void ${g.name}`, class: "link" }) : null,
-      untouched && g.status !== "VOIDED" ? button("Delete", () => deleteGrant(g, refresh), { "aria-label": `Delete ${g.name}`, class: "link" }) : null);
+      open ? button("Edit", () => editGrant(g, refresh), { "aria-label": `Edit ${g.name}`, class: "link write" }) : null,
+      open ? button("Void", () => voidGrant(g, refresh), { "aria-label": `Void ${g.name}`, class: "link write" }) : null,
+      untouched && g.status !== "VOIDED" ? button("Delete", () => deleteGrant(g, refresh), { "aria-label": `Delete ${g.name}`, class: "link write" }) : null);
   }
 
   async function loadLedger(cursor) {
@@ -223,9 +253,9 @@ async function customerScreen(customerId) {
         const g = grantsById.get(e.grantId);
         return [statusBadge(e.type), amountOf(e.amount, g), amountOf(e.balanceAfter, g), h("span", { text: g ? g.name : e.grantId }),
           e.invoiceId ? h("a", { href: `#/invoices/${enc(e.invoiceId)}`, text: e.invoiceId }) : "—",
-          h("span", { text: e.reason || "—" }), dateTime(e.createdAt)];
+          h("span", { text: e.reason || "—" }), h("span", { class: "actor", text: actorName(e.actor) }), dateTime(e.createdAt)];
       });
-      clear(ledgerEl).append(table(["Type", "Amount", "Balance after", "Grant", "Invoice", "Reason", "Time"], rows,
+      clear(ledgerEl).append(table(["Type", "Amount", "Balance after", "Grant", "Invoice", "Reason", "By", "Time"], rows,
         { caption: "Ledger entries, oldest first", empty: "No transactions." }));
       ledgerPager.update(data.pagination, data.items.length);
     });
@@ -449,13 +479,13 @@ function applicationView(app, reload) {
     actions.push(button("Settle", async () => {
       if (await confirmDialog(`Settle ${app.invoiceId}?`, "The invoice was paid or finalized: pending credits become consumed.",
         { confirmLabel: "Settle", action: () => api.post(`/credit-applications/${enc(app.invoiceId)}/settle`) })) reload();
-    }, { class: "primary" }));
+    }, { class: "primary write" }));
   }
   if (app.status === "PENDING" || app.status === "SETTLED") {
     actions.push(button("Release", async () => {
       if (await confirmDialog(`Release ${app.invoiceId}?`, "The invoice was voided: each allocation goes back to its grant.",
         { confirmLabel: "Release", danger: true, action: () => api.post(`/credit-applications/${enc(app.invoiceId)}/release`) })) reload();
-    }, { class: "danger" }));
+    }, { class: "danger write" }));
   }
   return h("section", { "aria-label": `Application ${app.invoiceId}` },
     h("h2", {}, "Invoice ", h("span", { class: "kv", text: app.invoiceId }), " ", statusBadge(app.status)),
@@ -590,7 +620,7 @@ function schedulesScreen() {
   const form = h("form", { class: "filters", novalidate: true }, filter.wrap, h("button", { type: "submit", text: "Filter" }));
   form.addEventListener("submit", (event) => { event.preventDefault(); load({}); });
   clear(main).append(h("div", { class: "toolbar" }, h("h1", { text: "Recurring grants" }),
-    h("button", { type: "button", class: "primary", text: "New schedule", onclick: () => scheduleForm(() => load({})) })), form, listWrap, page.el);
+    h("button", { type: "button", class: "primary write", text: "New schedule", onclick: () => scheduleForm(() => load({})) })), form, listWrap, page.el);
   async function load(cursor) {
     await guarded(async () => {
       const data = await api.get("/credit-grant-schedules", { customerId: filter.input.value.trim(), limit: 20, ...cursor });
@@ -600,7 +630,7 @@ function schedulesScreen() {
         s.status === "ACTIVE" ? button("Cancel", async () => {
           if (await confirmDialog("Cancel schedule?", "No further grants are made; the grants already made stay.",
             { confirmLabel: "Cancel schedule", danger: true, action: () => api.post(`/credit-grant-schedules/${enc(s.id)}/cancel`) })) load({});
-        }, { class: "link", "aria-label": `Cancel schedule ${s.id}` }) : "—"]);
+        }, { class: "link write", "aria-label": `Cancel schedule ${s.id}` }) : "—"]);
       clear(listWrap).append(table(["Customer", "Grant", "Amount", "Interval", "Status", "Next grant", "Actions"], rows, { caption: "Schedules, newest first", empty: "No schedules." }));
       page.update(data.pagination, data.items.length);
     });
@@ -647,7 +677,7 @@ function settingsScreen() {
   };
   const inclusive = h("input", { type: "checkbox", id: "tax-inclusive" });
   const formError = h("p", { class: "form-error", role: "alert", hidden: true });
-  const form = h("form", { class: "filters", novalidate: true, "aria-label": "New tax rate" }, f.name.wrap, f.percentage.wrap,
+  const form = h("form", { class: "filters write", novalidate: true, "aria-label": "New tax rate" }, f.name.wrap, f.percentage.wrap,
     h("div", { class: "field" }, h("label", {}, inclusive, " Inclusive")), h("button", { type: "submit", class: "primary", text: "Add tax rate" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -667,10 +697,10 @@ function settingsScreen() {
       const rows = items.map((t) => [h("span", { text: t.name }), `${t.percentage}%`, t.inclusive ? "inclusive" : "exclusive", t.active ? "active" : "inactive",
         h("span", { class: "kv", text: t.id }),
         h("div", { class: "cell-actions" },
-          button("Rename", () => renameTaxRate(t, load), { class: "link", "aria-label": `Rename ${t.name}` }),
+          button("Rename", () => renameTaxRate(t, load), { class: "link write", "aria-label": `Rename ${t.name}` }),
           button(t.active ? "Deactivate" : "Activate", async () => {
             await guarded(async () => { await api.patch(`/tax-rates/${enc(t.id)}`, { active: !t.active }); load(); });
-          }, { class: "link", "aria-label": `${t.active ? "Deactivate" : "Activate"} ${t.name}` }))]);
+          }, { class: "link write", "aria-label": `${t.active ? "Deactivate" : "Activate"} ${t.name}` }))]);
       clear(listWrap).append(table(["Name", "Rate", "Kind", "State", "Id", "Actions"], rows, { caption: "The account's tax rates", empty: "No tax rates yet." }));
     });
   }
@@ -691,11 +721,52 @@ function renameTaxRate(t, done) {
   });
 }
 
+// ---------------------------------------------------------------- API keys (admin keys only)
+function keysScreen() {
+  const listWrap = h("div");
+  const f = {
+    name: field("Name", input({ maxlength: "100" })),
+    scope: field("Scope", select([["read", "read: reads only"], ["write", "write: everything but keys"], ["admin", "admin: everything"]])),
+  };
+  const formError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const shown = h("div", { class: "new-key", "aria-live": "polite" });
+  const form = h("form", { class: "filters", novalidate: true, "aria-label": "New API key" }, f.name.wrap, f.scope.wrap,
+    h("button", { type: "submit", class: "primary", text: "Create key" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const made = await api.post("/api-keys", { name: f.name.input.value, scope: f.scope.input.value });
+      f.name.input.value = ""; formError.hidden = true; showFieldError(f.name, "");
+      clear(shown).append(h("p", { text: `Key "${made.name}" (${made.scope}) — copy it now, it is not shown again:` }),
+        h("code", { class: "kv secret", text: made.key }));
+      load();
+    } catch (err) { showApiError(err, f, formError); }
+  });
+  clear(main).append(h("h1", { text: "API keys" }), form, formError, shown, listWrap);
+  async function load() {
+    await guarded(async () => {
+      const items = [];
+      let after = null;
+      do { const page = await api.get("/api-keys", { limit: 100, after }); items.push(...page.items); after = page.pagination.after; } while (after);
+      const rows = items.map((k) => [h("span", { text: k.name }), k.scope, dateTime(k.createdAt), k.lastUsedAt ? dateTime(k.lastUsedAt) : "never",
+        k.revokedAt ? `revoked ${dateTime(k.revokedAt)}` : "active", h("span", { class: "kv", text: k.id }),
+        k.revokedAt ? "—" : button("Revoke", async () => {
+          if (await confirmDialog(`Revoke ${k.name}?`, "Requests with this key are refused from now on (within a minute).",
+            { confirmLabel: "Revoke key", danger: true, action: () => api.post(`/api-keys/${enc(k.id)}/revoke`) })) load();
+        }, { class: "link", "aria-label": `Revoke ${k.name}` })]);
+      clear(listWrap).append(table(["Name", "Scope", "Created", "Last used", "State", "Id", "Actions"], rows,
+        { caption: "The account's API keys, oldest first", empty: "No keys." }));
+    });
+  }
+  load();
+}
+
 // ---------------------------------------------------------------- router
 function route() {
   const hash = location.hash.replace(/^#/, "") || "/customers";
   if (!api.signedIn()) { signInScreen(); return; }
   nav.hidden = false; signOutButton.hidden = false;
+  showIdentity();
   const parts = hash.split("/").filter(Boolean).map((p) => { try { return decodeURIComponent(p); } catch { return p; } });
   for (const a of nav.querySelectorAll("a")) {
     if (a.getAttribute("href") === `#/${parts[0]}`) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
@@ -707,6 +778,7 @@ function route() {
     reports: () => reportsScreen(),
     schedules: () => schedulesScreen(),
     settings: () => settingsScreen(),
+    keys: () => keysScreen(),
   };
   const screen = screens[parts[0]] || screens.customers;
   Promise.resolve().then(screen).catch((err) => notify(err.message || String(err)));

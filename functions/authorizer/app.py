@@ -1,10 +1,15 @@
-"""API Gateway REQUEST authorizer: `Authorization: Bearer <key>` -> the key's account."""
+"""API Gateway REQUEST authorizer: the API key of the Authorization header (`Bearer <key>`, or
+HTTP Basic with the key as user name) -> its account, key id, name and scope. The scope is
+enforced by each function (api/resolver.py), so the policy allows the whole stage and API Gateway
+may cache it per header value (ReauthorizeEvery in template.yaml bounds how long a revoked key
+keeps working)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from credits.apikeys import account_for, bearer_token
+from credits.container import api_key_service
+from credits.domain.access import api_key_from_headers
 
 # Stripe's view answers a bad key with Stripe's own 401 body (which a static gateway response
 # cannot give while the JSON API keeps its own): for a /v1 request, an unknown key is let through
@@ -24,15 +29,15 @@ def _policy(principal: str, resource: str, context: dict[str, str]) -> dict[str,
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = bearer_token(event.get("headers"))
-    account = account_for(token) if token else None
+    key = api_key_service().authenticate(api_key_from_headers(event.get("headers")))
     # Allow every route of the stage: the decision depends on the key only, so it can be cached.
     arn = event.get("methodArn", "*")
     stage_arn = "/".join(arn.split("/")[:2]) if "/" in arn else "*"
-    if account is None:
+    if key is None:
         if str(event.get("path") or "").startswith(STRIPE_PREFIX) and stage_arn != "*":
             # Cached for the key like any policy: the key stays refused (ACCESS_DENIED -> 401) on
             # every route outside /v1, and reaches the /v1 routes with no account, which answer 401.
             return _policy("unauthenticated", stage_arn + "/*/v1/*", {"unauthenticated": "true"})
         raise Exception("Unauthorized")  # API Gateway answers 401 (GatewayResponses: UNAUTHORIZED)
-    return _policy(account, stage_arn + "/*" if stage_arn != "*" else "*", {"accountId": account})
+    return _policy(key.account_id, stage_arn + "/*" if stage_arn != "*" else "*",
+                   {"accountId": key.account_id, "keyId": key.id, "keyName": key.name, "scope": key.scope})

@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from credits.api.resolver import account_id, lambda_entry, make_resolver, request_key
+from credits.api.routes import api_keys as api_key_routes
 from credits.api.routes import console as console_routes
 from credits.api.routes import schedules as schedule_routes
 from credits.api.stripe import routes as stripe_routes
@@ -19,6 +20,7 @@ app = make_resolver()
 app.include_router(stripe_routes.grant_router)
 app.include_router(schedule_routes.grant_router)
 app.include_router(console_routes.grant_router)
+app.include_router(api_key_routes.grant_router)
 
 
 @app.post("/credit-grants", status_code=201, summary="Create a credit grant")

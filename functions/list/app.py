@@ -6,6 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from credits.api.resolver import account_id, lambda_entry, make_resolver
+from credits.api.routes import api_keys as api_key_routes
 from credits.api.routes import console as console_routes
 from credits.api.routes import schedules as schedule_routes
 from credits.api.routes import watches as watch_routes
@@ -41,6 +42,7 @@ app.include_router(stripe_routes.list_router)
 app.include_router(schedule_routes.list_router)
 app.include_router(watch_routes.list_router)
 app.include_router(console_routes.list_router)
+app.include_router(api_key_routes.list_router)
 enable_swagger(app, path="/swagger")  # GET /swagger: Swagger UI, 404 unless ENABLE_SWAGGER=true
 
 

@@ -16,6 +16,7 @@ import pytest
 from local.stack import Stack, start_stack
 
 API_KEYS = {"key_a": "acct_a", "key_b": "acct_b"}
+AUTHORIZER_TTL_SECONDS = 2
 
 
 class WebhookReceiver:
@@ -114,6 +115,9 @@ def stack(webhook_receiver: WebhookReceiver) -> Iterator[Stack]:
         # Retries of a failed webhook in tenths of a second, so a receiver that is down for a
         # while costs a test seconds; still bounded (then the dead-letter list).
         webhook_retry_delays=(0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8),
+        # The authorizer's cache bound made short (template.yaml: 60 s), so a revoked key's 401
+        # is seen within seconds (test_api_keys_http.py).
+        authorizer_ttl_seconds=AUTHORIZER_TTL_SECONDS,
     )
     # Its environment (TABLE_NAME, endpoints, fake credentials) is only in os.environ while an
     # e2e test runs (the autouse fixture below): other tests of the session must not see it.

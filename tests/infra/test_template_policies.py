@@ -23,7 +23,7 @@ BUS_ARN = {"Fn::GetAtt": ["CreditsEventBus", "Arn"]}
 # transaction needs the per-item actions of its Put / Update / Delete items and nothing more;
 # Powertools idempotency records need Get / Put / Update / Delete.
 EXPECTED: dict[str, dict[str, set[str]]] = {
-    "AuthorizerFunction": {"table": {"dynamodb:GetItem"}},
+    "AuthorizerFunction": {"table": {"dynamodb:GetItem", "dynamodb:UpdateItem"}},
     "GrantFunction": {"table": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
                       "bus": {"events:PutEvents"}},
     "ListFunction": {"table": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem"},
@@ -182,3 +182,12 @@ def test_every_queue_is_encrypted():
     for name, resource in RESOURCES.items():
         if resource["Type"] == "AWS::SQS::Queue":
             assert resource["Properties"].get("SqsManagedSseEnabled") is True, name
+
+
+def test_a_revoked_key_stops_working_within_a_minute_whatever_the_authorizer_cache():
+    """API Gateway caches the authorizer's answer for ReauthorizeEvery seconds: a revoked key
+    keeps working that long. The contract allows a minute at most (README "API keys")."""
+    from local.template import authorizers
+
+    specs = authorizers()
+    assert specs and all(0 <= spec.ttl_seconds <= 60 for spec in specs.values())

@@ -39,7 +39,7 @@ class Applications:
 
 
 def app(invoice: str) -> SimpleNamespace:
-    return SimpleNamespace(account_id="acct", invoice_id=invoice)
+    return SimpleNamespace(account_id="acct", invoice_id=invoice, actor=None)
 
 
 def test_finishes_each_queued_application_and_counts_failures_for_the_next_run():

@@ -77,6 +77,22 @@ def tax_rate_service():
 
 
 @lru_cache(maxsize=1)
+def api_key_service():
+    from credits.services.api_keys import ApiKeyService
+    from credits.store.api_keys_store import DynamoApiKeyStore
+
+    return ApiKeyService(DynamoApiKeyStore(repository()))
+
+
+@lru_cache(maxsize=1)
+def audit_service():
+    from credits.services.audit import AuditService
+    from credits.store.audit_store import DynamoAuditStore
+
+    return AuditService(DynamoAuditStore(repository()))
+
+
+@lru_cache(maxsize=1)
 def customer_service():
     from credits.services.customers import CustomerService
     from credits.store.customers_store import DynamoCustomerDirectory
@@ -132,8 +148,8 @@ def publisher():
 
 
 _CACHED = (repository, grant_service, query_service, application_service, consumption_service, watch_service,
-           schedule_service, tax_rate_store,
-           tax_rate_service, customer_service, stripe_queries, expiry_service, recovery_service,
+           schedule_service, tax_rate_store, tax_rate_service, api_key_service, audit_service, customer_service,
+           stripe_queries, expiry_service, recovery_service,
            idempotency_persistence, publisher)
 
 

@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from credits.api import idempotency
 from credits.api.errors import error_dict, error_response, is_stripe_path
 from credits.api.json_body import JSON, MAX_BODY_BYTES, dumps, strict_json_loads
+from credits.domain.access import allows, required_scope
+from credits.domain.actors import Actor, acting_as, api_key_actor
 from credits.domain.errors import ServiceError, ServiceUnavailable, Unauthorized
 from credits.models.errors import validation_details
 from credits.store.transient import is_transient
@@ -101,10 +103,39 @@ def request_key(app: APIGatewayRestResolver) -> str | None:
     return f"{app.current_event.http_method} {app.current_event.resource}#{key}"
 
 
+def _authorizer_context(app: APIGatewayRestResolver) -> dict[str, Any]:
+    return _event_authorizer(app.current_event.raw_event)
+
+
+def _event_authorizer(event: dict[str, Any]) -> dict[str, Any]:
+    return (event.get("requestContext") or {}).get("authorizer") or {}
+
+
+def forbidden(event: dict[str, Any]) -> str | None:
+    """Why the request's API key may not make it (its scope: domain/access.py), or None. A public
+    route has no authorizer context (and a protected one without it answers 401: account_id)."""
+    context = _event_authorizer(event)
+    if not context.get("accountId"):
+        return None
+    needed = required_scope(str(event.get("httpMethod") or ""), str(event.get("resource") or event.get("path") or ""))
+    # A context without a scope comes from the authorizer of the version before scopes (still
+    # cached during a deploy, ReauthorizeEvery at most): its keys could do everything.
+    scope = context.get("scope") or "admin"
+    if allows(scope, needed):
+        return None
+    return f"this API key's scope ({scope}) does not allow this request: it needs a {needed} key"
+
+
+def request_actor(context: dict[str, Any]) -> Actor | None:
+    """The actor of an HTTP request: the API key the authorizer found (never the request body)."""
+    key_id = context.get("keyId")
+    return api_key_actor(str(key_id), str(context.get("keyName") or "")) if key_id else None
+
+
 def account_id(app: APIGatewayRestResolver) -> str:
-    """The account comes from the authorizer's context only, never from the request."""
-    context = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
-    account = context.get("accountId")
+    """The account comes from the authorizer's context only, never from the request. A missing
+    one is the one place a request is answered 401 by a function (on /v1 in Stripe's envelope)."""
+    account = _authorizer_context(app).get("accountId")
     if not account:
         raise Unauthorized("missing or unknown API key in the Authorization header")
     return str(account)
@@ -137,9 +168,13 @@ def _body_size(event: dict[str, Any]) -> int:
 
 def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, *,
                idempotent_posts: bool = True) -> dict[str, Any]:
-    """Handle an API Gateway event: size limit, Idempotency-Key on POSTs, then the resolver."""
+    """Handle an API Gateway event: the key's scope, size limit, Idempotency-Key on POSTs, then
+    the resolver, acting as the request's API key."""
     path = str(event.get("path", ""))
     is_stripe = path.startswith("/v1/")
+    refused = forbidden(event)
+    if refused:
+        return _error_dict(403, "forbidden", refused, is_stripe)
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path + "".join((event.get("pathParameters") or {}).values())):
         return _error_dict(400, "validation_error", "the path contains control characters", is_stripe, field="path")
     if _body_size(event) > MAX_BODY_BYTES:
@@ -155,13 +190,15 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
         event = {**event, "headers": {**headers, "Content-Type": JSON},
                  "multiValueHeaders": {k: v for k, v in (event.get("multiValueHeaders") or {}).items()
                                        if k.lower() != "content-type"}}
-    key = _header(event, "Idempotency-Key")
-    # A request without an account (an unknown key let through to /v1, which answers 401) keeps no record.
-    has_account = bool(((event.get("requestContext") or {}).get("authorizer") or {}).get("accountId"))
-    if idempotent_posts and key is not None and event.get("httpMethod") == "POST" and has_account:
-        return idempotency.run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
-                                    context=context)
-    return app.resolve(event, context)
+    # Whatever the request writes records its API key as the actor (domain/actors.py).
+    with acting_as(request_actor(_event_authorizer(event))):
+        key = _header(event, "Idempotency-Key")
+        # A request without an account (an unknown key let through to /v1, which answers 401) keeps no record.
+        has_account = bool(_event_authorizer(event).get("accountId"))
+        if idempotent_posts and key is not None and event.get("httpMethod") == "POST" and has_account:
+            return idempotency.run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
+                                        context=context)
+        return app.resolve(event, context)
 
 
 def _error_dict(status: int, code: str, message: str, is_stripe: bool, *, field: str | None = None) -> dict[str, Any]:

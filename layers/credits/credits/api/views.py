@@ -12,7 +12,9 @@ from credits.domain.burndown import BurnLine, summarize
 from credits.domain.clock import expiry_date_of, to_iso
 from credits.domain.customer_rules import CustomerSummary as CustomerSummaryRecord
 from credits.domain.records import (
+    ApiKeyRecord,
     ApplicationRecord,
+    AuditRecord,
     ConsumptionRecord,
     GrantRecord,
     LedgerRecord,
@@ -23,10 +25,17 @@ from credits.domain.records import (
 )
 from credits.models.alerts import Alert, AlertList, TopUpRule, TopUpRuleList
 from credits.models.api import (
+    Actor,
     Allocation,
+    ApiKey,
+    ApiKeyList,
+    AuditEvent,
+    AuditEventList,
+    AuditResource,
     Application,
     ApplicationLine,
     BalanceRow,
+    CreatedApiKey,
     CreditBalance,
     CustomerList,
     CustomerSummary,
@@ -101,6 +110,7 @@ def entry_view(entry: LedgerRecord) -> LedgerEntry:
         amount=amount_text(entry.amount, grant_type, currency, scale),
         balanceAfter=amount_text(entry.balance_after, grant_type, currency, scale),
         invoiceId=entry.invoice_id, lineId=entry.line_id, reason=entry.reason, createdAt=to_iso(entry.created_at),
+        actor=actor_view(entry.actor),
     )
 
 
@@ -113,6 +123,7 @@ def schedule_view(schedule: ScheduleRecord) -> Schedule:
         createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
         rollover=({"maxAmount": money.format_units(schedule.rollover_max)}
                   if schedule.rollover_max is not None else None),
+        actor=actor_view(schedule.actor), canceledBy=actor_view(schedule.canceled_by),
     )
 
 
@@ -173,7 +184,7 @@ def application_view(app: ApplicationRecord) -> Application:
         allocations=[Allocation(grantId=a.grant_id, type=a.type, lineId=a.line_id,
                                 units=money.format_units(a.units) if a.units is not None else None,
                                 value=money.format_money(a.value, cur)) for a in app.allocations],
-        createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at),
+        createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at), actor=actor_view(app.actor),
     )
 
 
@@ -243,3 +254,31 @@ def alert_list_view(page: Page) -> AlertList:
 
 def rule_list_view(page: Page) -> TopUpRuleList:
     return TopUpRuleList(items=[rule_view(w) for w in page.items], pagination=pagination(page))
+
+
+def actor_view(actor: dict[str, str] | None) -> Actor | None:
+    return Actor.model_validate(actor) if actor else None
+
+
+def api_key_view(key: ApiKeyRecord) -> ApiKey:
+    return ApiKey(id=key.id, name=key.name, scope=key.scope, createdAt=to_iso(key.created_at),
+                  lastUsedAt=to_iso(key.last_used_at), revokedAt=to_iso(key.revoked_at),
+                  createdBy=actor_view(key.actor), revokedBy=actor_view(key.revoked_by))
+
+
+def created_api_key_view(key: ApiKeyRecord, secret: str) -> CreatedApiKey:
+    return CreatedApiKey(**api_key_view(key).model_dump(), key=secret)
+
+
+def api_key_list_view(page: Page) -> ApiKeyList:
+    return ApiKeyList(items=[api_key_view(k) for k in page.items], pagination=pagination(page))
+
+
+def audit_event_view(record: AuditRecord) -> AuditEvent:
+    return AuditEvent(id=record.id, occurredAt=to_iso(record.occurred_at), actor=actor_view(record.actor),
+                      action=record.action, resource=AuditResource(type=record.resource_type, id=record.resource_id),
+                      customerId=record.customer_id, reason=record.reason, data=dict(record.data))
+
+
+def audit_event_list_view(page: Page) -> AuditEventList:
+    return AuditEventList(items=[audit_event_view(r) for r in page.items], pagination=pagination(page))

@@ -3,11 +3,12 @@ notice records the sweep writes (their INSERTs publish the events)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from credits.domain.actors import Actor, current_actor
 from credits.domain.clock import expiry_date_of
 from credits.domain.records import GrantRecord
 
@@ -33,6 +34,7 @@ class ExpiringNotice:
     current_balance: Decimal
     created_at: datetime
     grant_version: int  # the version written with it: part of the key, so each notice is unique
+    actor: Actor | None = field(default_factory=current_actor)
 
     @property
     def expiry_date(self) -> str:
@@ -54,6 +56,7 @@ class DepletionNotice:
     metric_id: str | None
     entry_id: str
     created_at: datetime
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 # Grants per batch: a transaction holds at most 100 items, and each grant takes 2 (the grant, its

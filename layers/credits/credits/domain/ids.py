@@ -59,3 +59,7 @@ def new_alert_id() -> str:
 
 def new_top_up_rule_id() -> str:
     return f"ctr_{ulid()}"
+
+
+def new_api_key_id() -> str:
+    return f"key_{ulid()}"

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from credits.domain.actors import Actor, current_actor
 from credits.domain.ledger_rules import EntryType
 
 GrantType = Literal["CASH", "USAGE"]
@@ -73,6 +74,8 @@ class GrantRecord:
     stored: Any = field(default=None, compare=False, repr=False)
     # The top-up rule (/credit-top-up-rules) that made it, if any.
     top_up_rule_id: str | None = None
+    # Who last changed what no ledger entry records (name, metadata, priority: PATCH).
+    updated_by: Actor | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -127,6 +130,8 @@ class LedgerRecord:
     context: dict[str, Any] = field(default_factory=dict)
     # GRANTED entries: the grant as it was created (account.credits.granted shows it).
     grant: GrantRecord | None = None
+    # Who made the change (domain/actors.py): the actor current when the entry was made.
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +167,8 @@ class ApplicationRecord:
     done_allocations: int = 0
     # Token of the request that created the record (tells a lost reply from a replay).
     created_by: str | None = None
+    # Who made the application (each settle / release entry names its own actor).
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +198,9 @@ class ScheduleRecord:
     canceled_at: datetime | None = None
     # Each period grant's rollover cap (None: no rollover), in the grant's unit.
     rollover_max: Decimal | None = None
+    # Who made the schedule; `canceled_by` who canceled it.
+    actor: Actor | None = field(default_factory=current_actor)
+    canceled_by: Actor | None = None
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)
@@ -208,6 +218,7 @@ class TaxRateRecord:
     active: bool
     created_at: datetime
     updated_at: datetime
+    actor: Actor | None = field(default_factory=current_actor)
 
     def evolve(self, **changes: Any) -> TaxRateRecord:
         return replace(self, **changes)
@@ -243,6 +254,8 @@ class ConsumptionRecord:
     allocations: tuple[Any, ...]  # burndown.Allocation
     request_hash: str
     created_at: datetime
+    # Who sent it (domain/actors.py): an API key, or the command / queue message's source.
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +281,8 @@ class WatchRecord:
     status: str = "ACTIVE"
     month: str | None = None  # YYYY-MM of the top-ups counted in `month_count`
     month_count: int = 0
+    # Who made the alert or rule.
+    actor: Actor | None = field(default_factory=current_actor)
 
     @property
     def scope(self) -> str:
@@ -275,3 +290,40 @@ class WatchRecord:
 
     def evolve(self, **changes: Any) -> WatchRecord:
         return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """One API key of an account: the key itself is never stored, only its SHA-256 hash."""
+
+    id: str
+    account_id: str
+    name: str
+    scope: str  # read | write | admin (domain/access.py)
+    key_hash: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    actor: Actor | None = field(default_factory=current_actor)  # who made it (None: the key tool)
+    revoked_by: Actor | None = None
+
+    def evolve(self, **changes: Any) -> ApiKeyRecord:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One change of the account (`GET /audit-events`): who, what, when, which resource, why."""
+
+    id: str
+    account_id: str
+    occurred_at: datetime
+    actor: Actor | None
+    action: str  # "<resource type>.<what happened>", e.g. credit_grant.voided, api_key.revoked
+    resource_type: str
+    resource_id: str
+    customer_id: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    # Orders changes of the same second: the ledger entry's id (a ULID), or the audit id.
+    sequence: str = ""

@@ -29,6 +29,7 @@ from credits.container import (
     idempotency_persistence,
     publisher,
 )
+from credits.domain.actors import acting_as, command_actor, current_actor
 from credits.domain.clock import to_iso, utcnow
 from credits.domain.errors import ServiceError
 from credits.models.commands import (
@@ -150,7 +151,7 @@ def _publish_failure(event: dict[str, Any], command_id: str, detail_type: str, b
     inner = detail.get("grant") or detail.get("application") or detail.get("consumption")
     customer = inner.get("customerId") if isinstance(inner, dict) else None
     failed = command_failed_event(account, command_id, detail_type, body, to_iso(utcnow()),
-                                  customer_id=customer if isinstance(customer, str) else None)
+                                  customer_id=customer if isinstance(customer, str) else None, actor=current_actor())
     if not all(publisher().publish([failed])):
         # Not reported = not handled: raise so the command is retried (and reported then).
         raise RuntimeError(f"could not publish command_failed for command {command_id}")
@@ -166,10 +167,22 @@ def _run(event: dict[str, Any], command_id: str, detail_type: str) -> dict[str, 
         return rejected.body
 
 
+# The actor's source of a command invoked directly (the Lambda invoke API) without a `source`.
+DIRECT_SOURCE = "lambda.invoke"
+
+
 def handle_command(event: Any, context: Any = None) -> dict[str, Any]:
     """An EventBridge command (or a direct invocation of the same shape) -> the resulting
-    resource as a dict, or the error body when the command was rejected."""
+    resource as a dict, or the error body when the command was rejected. Whatever it writes
+    records the command (its source and event id) as the actor."""
     event = event if isinstance(event, dict) else {}
+    source, command_id = event.get("source"), event.get("id")
+    with acting_as(command_actor(source if isinstance(source, str) and source else DIRECT_SOURCE,
+                                 command_id if isinstance(command_id, str) else "")):
+        return _handle_command(event, context)
+
+
+def _handle_command(event: dict[str, Any], context: Any) -> dict[str, Any]:
     command_id = event.get("id")
     detail_type = event.get("detail-type")
     detail_type = detail_type if isinstance(detail_type, str) else ""

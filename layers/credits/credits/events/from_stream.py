@@ -53,7 +53,7 @@ from credits.models.events import (
 from credits.domain.clock import from_iso
 from credits.domain.paid_rules import INVOICE_REQUESTED as INVOICE_REQUESTED_NOTICE
 from credits.domain.paid_rules import PAYMENT_FAILED as PAYMENT_FAILED_NOTICE
-from credits.store.items import item_to_entry, item_to_grant
+from credits.store.items import actor_of, item_to_entry, item_to_grant
 
 # ====================================================================== stream record → events
 
@@ -64,8 +64,20 @@ def inserted_image(record: Any) -> dict[str, Any] | None:
     raw = record.raw_event if isinstance(record, DynamoDBRecord) else record
     if raw.get("eventName") != "INSERT":
         return None
-    new_image = (raw.get("dynamodb") or {}).get("NewImage") or {}
-    return DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(new_image)}}).dynamodb.new_image  # type: ignore[union-attr]
+    return changed_images(raw)[1] or {}
+
+
+def changed_images(record: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(old item, new item) of a stream record, plain Python values; None where there is none
+    (an INSERT has no old item, a REMOVE no new one)."""
+    raw = record.raw_event if isinstance(record, DynamoDBRecord) else record
+    data = raw.get("dynamodb") or {}
+    images = []
+    for name in ("OldImage", "NewImage"):
+        image = data.get(name)
+        images.append(DynamoDBRecord({"dynamodb": {"NewImage": _repair_image(image)}}).dynamodb.new_image  # type: ignore[union-attr]
+                      if image else None)
+    return images[0], images[1]
 
 
 def events_from_stream_record(record: Any) -> list[BaseEvent]:
@@ -125,7 +137,7 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     grant_type, currency = ctx.get("grantType", "CASH"), ctx.get("currency")
     pk, sk = item["PK"], item["SK"]
     base = {"accountId": entry.account_id, "customerId": entry.customer_id, "grantId": entry.grant_id,
-            "occurredAt": item["createdAt"]}
+            "occurredAt": item["createdAt"], "actor": entry.actor}
     amounts = {"type": grant_type, "currency": currency, "metricId": ctx.get("metricId"), "name": ctx.get("name", ""),
                "amount": amount_text(entry.amount, grant_type, currency),
                "balanceAfter": amount_text(entry.balance_after, grant_type, currency)}
@@ -199,7 +211,7 @@ def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
         # Written by the expiry sweep when its EXPIRED entries emptied a balance.
         return [BalanceDepletedEvent(
             id=event_id(item["PK"], item["SK"], BALANCE_DEPLETED), accountId=item["accountId"],
-            customerId=item["customerId"], grantId=None, occurredAt=item["createdAt"],
+            customerId=item["customerId"], grantId=None, occurredAt=item["createdAt"], actor=actor_of(item),
             data=BalanceDepletedData(type=item["grantType"], currency=item.get("currency"),
                                      metricId=item.get("metricId"), invoiceId=None))]
     if item.get("kind") != "EXPIRING_SOON":
@@ -207,7 +219,7 @@ def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
     grant_type, currency = item["grantType"], item.get("currency")
     return [ExpiringSoonEvent(
         id=event_id(item["PK"], item["SK"], EXPIRING_SOON), accountId=item["accountId"],
-        customerId=item["customerId"], grantId=item["grantId"], occurredAt=item["createdAt"],
+        customerId=item["customerId"], grantId=item["grantId"], occurredAt=item["createdAt"], actor=actor_of(item),
         data=ExpiringSoonData(type=grant_type, currency=currency, metricId=item.get("metricId"), name=item["name"],
                               expiresAt=item["expiresAt"], expiryDate=item["expiryDate"],
                               currentBalance=_amount(item["currentBalance"], grant_type, currency)))]

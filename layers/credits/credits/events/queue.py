@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from credits.container import consumption_service
+from credits.domain.actors import acting_as, command_actor
 from credits.models.commands import ConsumeCreditsDetail
 from credits.telemetry import logger
 
@@ -30,7 +31,10 @@ def is_sqs_event(event: Any) -> bool:
 
 def _consume(record: SQSRecord) -> str:
     detail = ConsumeCreditsDetail.model_validate_json(record.body)
-    consumed, _, created = consumption_service().consume(detail.accountId, detail.consumption)
+    # A queued message acts as a command does: its source (the queue) and its message id.
+    source = (record.event_source_arn or "aws:sqs").rsplit(":", 1)[-1]
+    with acting_as(command_actor(f"sqs:{source}", record.message_id)):
+        consumed, _, created = consumption_service().consume(detail.accountId, detail.consumption)
     if not created:
         logger.info("consumption replayed from the queue", extra={"eventId": consumed.event_id})
     return consumed.id

@@ -117,6 +117,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
 
+class Actor(BaseModel):
+    """Who made a change: {"type": "api_key", "id", "name"}, {"type": "command", "source",
+    "eventId"} or {"type": "system", "job"}."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["api_key", "command", "system"]
+
+
 # ------------------------------------------------------------------ grants
 
 
@@ -252,6 +260,7 @@ class LedgerEntry(BaseModel):
     lineId: str | None = None
     reason: str | None
     createdAt: str
+    actor: Actor | None = Field(default=None, description="who made the change (null: before actors were kept)")
 
 
 class LedgerEntryList(BaseModel):
@@ -322,6 +331,7 @@ class Application(BaseModel):
     allocations: list[Allocation]
     createdAt: str
     updatedAt: str
+    actor: Actor | None = Field(default=None, description="who made the application")
 
 
 # ------------------------------------------------------------------ errors (for the OpenAPI document)
@@ -385,6 +395,8 @@ class Schedule(BaseModel):
     createdAt: str
     updatedAt: str
     rollover: dict[str, str] | None = None
+    actor: Actor | None = Field(default=None, description="who made the schedule")
+    canceledBy: Actor | None = None
 
 
 class ScheduleList(BaseModel):
@@ -462,6 +474,55 @@ class TaxRateList(BaseModel):
     pagination: Pagination
 
 
+# ------------------------------------------------------------------ API keys and the audit trail
+
+
+class CreateApiKeyRequest(StrictModel):
+    name: Name
+    scope: Literal["read", "write", "admin"]
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    scope: Literal["read", "write", "admin"]
+    createdAt: str
+    lastUsedAt: str | None
+    revokedAt: str | None = None
+    createdBy: Actor | None = None
+    revokedBy: Actor | None = None
+
+
+class CreatedApiKey(ApiKey):
+    key: str = Field(description="the key itself: shown this once, stored only as a hash")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKey]
+    pagination: Pagination
+
+
+class AuditResource(BaseModel):
+    type: str = Field(description="credit_grant | credit_application | credit_grant_schedule | api_key | tax_rate")
+    id: str
+
+
+class AuditEvent(BaseModel):
+    id: str
+    occurredAt: str
+    actor: Actor | None = Field(description="who made the change (null: before actors were kept)")
+    action: str = Field(description="<resource type>.<what happened>, e.g. credit_grant.voided, api_key.revoked")
+    resource: AuditResource
+    customerId: str | None
+    reason: str | None
+    data: dict[str, Any] = Field(description="what changed: amounts and ledger entry id, names, scopes…")
+
+
+class AuditEventList(BaseModel):
+    items: list[AuditEvent]
+    pagination: Pagination
+
+
 # ====================================================================== GET query strings
 
 
@@ -498,6 +559,15 @@ class ReportQuery(StrictModel):
     customerId: Identifier | None = None
     type: GrantType | None = None
     currency: SupportedCurrency | None = None
+
+
+class AuditEventQuery(PageQuery):
+    actorId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)] | None = Field(
+        default=None, description="an API key's id, a command's source, or a job (expiry, schedule…)")
+    actorType: Literal["api_key", "command", "system"] | None = None
+    resourceId: Identifier | None = None
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
 
 
 class CustomerListQuery(PageQuery):

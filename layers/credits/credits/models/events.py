@@ -171,6 +171,9 @@ class BaseEvent(BaseModel):
     customerId: str
     grantId: str | None
     occurredAt: str = Field(description="RFC 3339 UTC instant of the committed change")
+    actor: dict[str, str] | None = Field(
+        default=None, description='who made the change: {"type": "api_key", "id", "name"}, {"type": "command", '
+                                  '"source", "eventId"} or {"type": "system", "job"}')
 
 
 def _event(name: str, event_type: str, data: type[_Data], *, grant_id: Any = str, customer_id: Any = str,
@@ -242,9 +245,10 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 
 def command_failed_event(account_id: str, command_id: str, detail_type: str, error: dict[str, Any],
-                         occurred_at: str, customer_id: str | None = None) -> CommandFailedEvent:
+                         occurred_at: str, customer_id: str | None = None,
+                         actor: dict[str, str] | None = None) -> CommandFailedEvent:
     """For the command handlers (published directly, not from the stream): the id derives from
     the command's event id, so a redelivered command reports the same failure id."""
     return CommandFailedEvent(id=event_id("COMMAND", command_id, COMMAND_FAILED), accountId=account_id,
-                              customerId=customer_id, occurredAt=occurred_at,
+                              customerId=customer_id, occurredAt=occurred_at, actor=actor,
                               data=CommandFailedData(commandId=command_id, detailType=detail_type, error=error))

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from credits.domain.actors import carrying_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate
 from credits.domain.expiry_rules import (
@@ -137,7 +138,8 @@ class ExpiryService:
                 break
             if self.workers > 1:
                 with ThreadPoolExecutor(min(self.workers, self.shards), thread_name_prefix="sweep") as pool:
-                    list(pool.map(lambda s: drain(queue, s), range(self.shards)))  # list(): re-raise errors
+                    # list(): re-raise errors; each shard's thread acts as this run's actor
+                    list(pool.map(carrying_actor(lambda s: drain(queue, s)), range(self.shards)))
             else:
                 for shard in range(self.shards):
                     drain(queue, shard)

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from credits import telemetry
+from credits.domain.actors import current_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import Conflict, NotFound
 from credits.domain.grant_rules import (
@@ -109,7 +110,12 @@ class GrantService:
         return [*entries[:-1], replace(last, context={**last.context, "balanceDepleted": marker})]
 
     def patch(self, account_id: str, grant_id: str, body: UpdateGrantRequest) -> GrantRecord:
-        return self._change(account_id, grant_id, lambda g, now: patch_grant(g, body, now))
+        def decide(grant: GrantRecord, now: datetime) -> tuple[GrantRecord, list[LedgerRecord]]:
+            patched, entries = patch_grant(grant, body, now)
+            # Who changed it, for what no ledger entry records (the audit trail reads it).
+            return (patched if patched is grant else patched.evolve(updated_by=current_actor())), entries
+
+        return self._change(account_id, grant_id, decide)
 
     def void(self, account_id: str, grant_id: str, reason: str, *, refund: bool = False) -> GrantRecord:
         """With `refund`, the VOIDED entry also asks the billing system for a credit note

@@ -11,6 +11,7 @@ from typing import Any, Literal, Protocol
 
 from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
 from credits.domain.records import (
+    ApiKeyRecord,
     ApplicationRecord,
     ConsumptionRecord,
     GrantNotice,
@@ -104,9 +105,39 @@ class Repository(Protocol):
     def report_snapshots(self, account_id: str, customer_id: str | None, *, before: datetime) -> list[tuple[datetime, Any]]: ...
     def put_report_snapshot(self, account_id: str, customer_id: str | None, month: datetime, totals: Any) -> None: ...
 
-    # ------------------------------------------------------------------ API keys
-    def put_api_key(self, key_hash: str, account_id: str) -> None: ...
-    def account_for_api_key(self, key_hash: str) -> str | None: ...
+
+class ApiKeyStore(Protocol):
+    """The account's API keys, stored by hash (adapter: store/api_keys_store.py)."""
+
+    def put_new(self, key: ApiKeyRecord) -> bool:
+        """Store a new key (an admin one counts in the account's admins); False when a key of
+        this hash is stored already."""
+        ...
+    def by_hash(self, key_hash: str) -> ApiKeyRecord | None: ...
+    def get(self, account_id: str, key_id: str) -> ApiKeyRecord | None: ...
+    def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
+        """A Page of ApiKeyRecord, oldest first."""
+        ...
+    def revoke(self, revoked: ApiKeyRecord) -> str:
+        """"revoked" | "already" (revoked before) | "last_admin" (nothing written): one transaction
+        that cannot leave the account without an unrevoked admin key."""
+        ...
+    def touch(self, key_hash: str, now: datetime, unless_since: datetime) -> None:
+        """lastUsedAt = now unless it is at or after `unless_since` already."""
+        ...
+
+
+class AuditStore(Protocol):
+    """The account's audit trail (adapter: store/audit_store.py), written from the table stream."""
+
+    def record_change(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+        """Store the audit event of one committed write (its item's old and new images), if the
+        write is one; False when it is none or is stored already (a redelivery)."""
+        ...
+    def list(self, account_id: str, *, resource_id: str | None, actor_id: str | None, actor_type: str | None,
+             start: datetime | None, end: datetime | None, limit: int, after: str | None, before: str | None) -> Page:
+        """A Page of AuditRecord, newest first."""
+        ...
 
 
 class StripeStore(Protocol):

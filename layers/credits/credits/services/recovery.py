@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from credits.domain.actors import acting_as
 from credits.domain.clock import utcnow
 from credits.services.applications import ApplicationService
 from credits.services.ports import UnfinishedStore
@@ -44,7 +45,8 @@ class RecoveryService:
                 try:
                     app = self.store.read_application(key)
                     if app is not None:
-                        self.applications.finish(app.account_id, app.invoice_id)
+                        with acting_as(app.actor):  # its entries name who made the request
+                            self.applications.finish(app.account_id, app.invoice_id)
                         summary["finished"] += 1
                 except Exception:  # noqa: BLE001 - the next run retries it
                     logger.exception("could not finish an application", extra={"key": key[0]})

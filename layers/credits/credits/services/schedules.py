@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from credits.domain import periods
+from credits.domain.actors import current_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest, NotFound
 from credits.domain.records import Page, ScheduleRecord
@@ -79,7 +80,8 @@ class ScheduleService:
             if schedule.status == "CANCELED":
                 return schedule
             now = self.clock()
-            canceled = schedule.evolve(status="CANCELED", canceled_at=now, updated_at=now, next_grant_at=None)
+            canceled = schedule.evolve(status="CANCELED", canceled_at=now, updated_at=now, next_grant_at=None,
+                                       canceled_by=current_actor())
             self.store.cancel(canceled)  # ConcurrentUpdate: canceled meanwhile (or a conflict): re-read
             return canceled
 

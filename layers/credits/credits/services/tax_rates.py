@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from credits.domain.actors import current_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import InvalidRequest, NotFound
 from credits.domain.records import Page, TaxRateRecord
@@ -35,6 +36,7 @@ class TaxRateService:
         if not changes:
             return self.get(account_id, tax_rate_id)
         changes["updated_at"] = self.clock()
+        changes["updated_by"] = current_actor()
         rate = self.store.update_tax_rate(account_id, tax_rate_id, changes) if may_name_tax_rate(tax_rate_id) else None
         if rate is None:
             raise NotFound(f"tax rate {tax_rate_id} not found", field="taxRateId")

@@ -19,10 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 from credits.domain import balance_aggregates as aggregates
+from credits.domain.actors import acting_as, system_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from credits.domain.grant_rules import build_grant, granted_entry
 from credits.domain.ids import new_alert_id, new_top_up_rule_id
+from credits.domain.paid_rules import invoice_notice
 from credits.domain.records import Page, WatchRecord
 from credits.domain.watch_rules import (
     LOW,
@@ -164,8 +166,13 @@ class WatchService:
             template.setdefault("generateInvoice", True)  # a PAID top-up requests its invoice
         body = CreateGrantRequest(customerId=rule.customer_id, **template)
         grant = build_grant(rule.account_id, body, when).evolve(top_up_rule_id=rule.id)
+        # A top-up whose template requires payment waits for it like any such grant: no GRANTED
+        # entry yet, a notice requests its invoice (domain/paid_rules.py).
+        entry = None if grant.awaiting_payment else granted_entry(grant, when)
+        notices = [invoice_notice(grant, when)] if grant.awaiting_payment else []
         try:
-            self.store.top_up(counted, rule.version, grant, granted_entry(grant, when),
-                              claim=f"topup#{rule.id}#{crossing_version}")
+            with acting_as(system_actor("top_up")):
+                self.store.top_up(counted, rule.version, grant, entry, claim=f"topup#{rule.id}#{crossing_version}",
+                                  notices=notices)
         except ConcurrentUpdate:
             pass  # this crossing's grant exists already (a redelivery), or the rule moved meanwhile

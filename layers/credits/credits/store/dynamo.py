@@ -184,15 +184,6 @@ class DynamoRepository:
         operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
         self._transact(operations)
 
-    # ------------------------------------------------------------------ API keys
-    def put_api_key(self, key_hash: str, account_id: str) -> None:
-        self.client.put_item(TableName=self.table, Item=to_wire(
-            {**keys.api_key_key(key_hash), "entity": "APIKEY", "accountId": account_id}))
-
-    def account_for_api_key(self, key_hash: str) -> str | None:
-        item = self._get(keys.api_key_key(key_hash))
-        return item["accountId"] if item else None
-
     # ------------------------------------------------------------------ grants
     def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
         ref = self._get(keys.grant_ref_key(account_id, grant_id))

@@ -3,15 +3,19 @@ dynamo.py converts to and from the wire format)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hashlib
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from credits.domain.actors import actor_id
 from credits.domain.balance_aggregates import AVAILABLE, COUNT, PENDING, BalanceKey, contribution
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
 from credits.domain.records import (
+    ApiKeyRecord,
     ApplicationRecord,
+    AuditRecord,
     ConsumptionRecord,
     CustomerEntry,
     GrantNotice,
@@ -69,6 +73,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "rolloverIntervalCount": grant.rollover_interval_count,
         "rolledOverFrom": grant.rolled_over_from,
         "topUpRuleId": grant.top_up_rule_id,
+        "updatedBy": grant.updated_by,
     })
 
 
@@ -143,6 +148,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         rollover_interval_count=int(item["rolloverIntervalCount"]) if item.get("rolloverIntervalCount") else None,
         rolled_over_from=item.get("rolledOverFrom"),
         top_up_rule_id=item.get("topUpRuleId"),
+        updated_by=actor_of(item, "updatedBy"),
     )
     # What it contributes to its balance aggregate as stored (a write adds the difference);
     # a grant written before the aggregates existed contributes nothing yet.
@@ -174,6 +180,7 @@ def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
             "createdAt": to_iso(entry.created_at),
             "context": entry.context or None,
             "grant": grant_attributes(entry.grant) if entry.grant is not None else None,
+            "actor": entry.actor,
             "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
             "GSI1SK": entry.id,
         }
@@ -195,6 +202,7 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
         line_id=item.get("lineId"),
         context=dict(item.get("context") or {}),
         grant=item_to_grant(item["grant"]) if item.get("grant") else None,
+        actor=actor_of(item),
     )
 
 
@@ -217,6 +225,12 @@ def grant_notice_to_item(notice: GrantNotice) -> dict[str, Any]:
         "createdAt": to_iso(notice.created_at),
         "expiration": int((notice.created_at + GRANT_NOTICE_RETENTION).timestamp()),
     }
+
+
+def actor_of(item: dict[str, Any], attribute: str = "actor") -> dict[str, str] | None:
+    """The actor an item records (None for items written before actors were recorded)."""
+    actor = item.get(attribute)
+    return {str(k): str(v) for k, v in actor.items()} if actor else None
 
 
 def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
@@ -245,6 +259,7 @@ def application_to_item(app: ApplicationRecord) -> dict[str, Any]:
         "doneGrantIds": list(app.done_grant_ids) or None,
         "doneAllocations": app.done_allocations or None,
         "createdBy": app.created_by,
+        "actor": app.actor,
     })
 
 
@@ -260,7 +275,7 @@ def item_to_application(item: dict[str, Any]) -> ApplicationRecord:
         created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]), version=int(item.get("version", 0)),
         transition_from=item.get("transitionFrom"), done_grant_ids=tuple(item.get("doneGrantIds") or ()),
         done_allocations=int(item.get("doneAllocations") or 0),
-        created_by=item.get("createdBy"),
+        created_by=item.get("createdBy"), actor=actor_of(item),
     )
 
 
@@ -274,7 +289,7 @@ def item_to_customer_entry(item: dict[str, Any]) -> CustomerEntry:
 
 
 # Record field -> item attribute of a tax rate (what PATCH /tax-rates/{id} may change, and more).
-TAX_RATE_ATTRIBUTES = {"name": "name", "active": "active", "updated_at": "updatedAt"}
+TAX_RATE_ATTRIBUTES = {"name": "name", "active": "active", "updated_at": "updatedAt", "updated_by": "updatedBy"}
 
 
 def tax_rate_to_item(rate: TaxRateRecord) -> dict[str, Any]:
@@ -289,6 +304,7 @@ def tax_rate_to_item(rate: TaxRateRecord) -> dict[str, Any]:
         "active": rate.active,
         "createdAt": to_iso(rate.created_at),
         "updatedAt": to_iso(rate.updated_at),
+        **({"actor": rate.actor} if rate.actor else {}),
         "GSI1PK": keys.account_tax_rates_gsi1pk(rate.account_id),
         "GSI1SK": rate.id,
     }
@@ -298,7 +314,7 @@ def item_to_tax_rate(item: dict[str, Any]) -> TaxRateRecord:
     return TaxRateRecord(id=item["id"], account_id=item["accountId"], name=item["name"],
                          percentage=item["percentage"], inclusive=bool(item["inclusive"]),
                          active=bool(item["active"]), created_at=_dt(item["createdAt"]),
-                         updated_at=_dt(item["updatedAt"]))
+                         updated_at=_dt(item["updatedAt"]), actor=actor_of(item))
 
 
 # ---- balance aggregates and consumptions (v2)
@@ -331,7 +347,7 @@ def consumption_to_item(record: ConsumptionRecord) -> dict[str, Any]:
         "uncoveredUnits": record.uncovered_units, "uncoveredValue": record.uncovered_value,
         "allocations": [_drop_none({"grantId": a.grant_id, "type": a.type, "units": a.units, "value": a.value})
                         for a in record.allocations],
-        "requestHash": record.request_hash, "createdAt": to_iso(record.created_at),
+        "requestHash": record.request_hash, "createdAt": to_iso(record.created_at), "actor": record.actor,
     })
 
 
@@ -349,5 +365,120 @@ def item_to_consumption(item: dict[str, Any]) -> ConsumptionRecord:
         allocations=tuple(Allocation(grant_id=a["grantId"], type=a["type"], line_id="consumption",
                                      units=_decimal(a.get("units")), value=Decimal(a["value"]))
                           for a in item.get("allocations", [])),
-        request_hash=item["requestHash"], created_at=_dt(item["createdAt"]),
+        request_hash=item["requestHash"], created_at=_dt(item["createdAt"]), actor=actor_of(item),
     )
+
+
+def api_key_to_item(key: ApiKeyRecord) -> dict[str, Any]:
+    return _drop_none({
+        **keys.api_key_key(key.key_hash),
+        "entity": "APIKEY",
+        "keyId": key.id,
+        "accountId": key.account_id,
+        "name": key.name,
+        "scope": key.scope,
+        "createdAt": to_iso(key.created_at),
+        "lastUsedAt": to_iso(key.last_used_at),
+        "revokedAt": to_iso(key.revoked_at),
+        "actor": key.actor,
+        "revokedBy": key.revoked_by,
+        "GSI1PK": keys.account_api_keys_gsi1pk(key.account_id),
+        "GSI1SK": key.id,
+    })
+
+
+# A key stored before keys had names and scopes (the api-key tool's first version): an admin key.
+LEGACY_KEY_ID, LEGACY_KEY_NAME = "key_legacy", "API key (api-key tool)"
+
+
+def item_to_api_key(item: dict[str, Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=item.get("keyId") or LEGACY_KEY_ID, account_id=item["accountId"],
+        name=item.get("name") or LEGACY_KEY_NAME, scope=item.get("scope") or "admin",
+        key_hash=item["PK"].removeprefix("APIKEY#"), created_at=from_iso(item.get("createdAt")) or datetime(1970, 1, 1, tzinfo=UTC),
+        last_used_at=from_iso(item.get("lastUsedAt")), revoked_at=from_iso(item.get("revokedAt")),
+        actor=actor_of(item), revoked_by=actor_of(item, "revokedBy"))
+
+
+# ---- the audit trail: which committed change of an item is an audit event (read from the stream)
+_GRANT_FIELDS_WITHOUT_ENTRY = ("name", "metadata", "priority")  # a PATCH of these writes no ledger entry
+
+
+def _audit(new: dict[str, Any], action: str, resource_type: str, resource_id: str, occurred: str | None,
+           actor_attribute: str = "actor", **extra: Any) -> AuditRecord:
+    key = f"{new['PK']}|{new['SK']}|{action}|{occurred}"
+    audit_id = "aud_" + hashlib.sha256(key.encode()).hexdigest()[:26]
+    return AuditRecord(id=audit_id, account_id=new["accountId"], occurred_at=_dt(occurred or new["updatedAt"]),
+                       actor=actor_of(new, actor_attribute), action=action, resource_type=resource_type,
+                       resource_id=resource_id, sequence=extra.pop("sequence", audit_id), **extra)
+
+
+def audit_of_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditRecord | None:
+    """The audit event of one committed write (a stream record's old and new images), or None:
+    ledger entries (every balance change and every grant's lifecycle), applications made,
+    schedules made and canceled, API keys made and revoked, tax rates made and changed, and grant
+    changes no entry records (name, metadata, priority)."""
+    if new is None or not new.get("accountId"):
+        return None
+    entity = new.get("entity")
+    if entity == "LEDGER" and old is None:
+        entry = item_to_entry(new)
+        data = _drop_none({"ledgerEntryId": entry.id, "amount": str(entry.amount), "balanceAfter": str(entry.balance_after),
+                           "invoiceId": entry.invoice_id, "lineId": entry.line_id})
+        return _audit(new, f"credit_grant.{entry.type.lower()}", "credit_grant", entry.grant_id, new["createdAt"],
+                      customer_id=entry.customer_id, reason=entry.reason, data=data, sequence=entry.id)
+    if entity == "GRANT" and old is not None and any(old.get(f) != new.get(f) for f in _GRANT_FIELDS_WITHOUT_ENTRY):
+        changed = {f: new.get(f) for f in _GRANT_FIELDS_WITHOUT_ENTRY if old.get(f) != new.get(f)}
+        return _audit(new, "credit_grant.updated", "credit_grant", new["id"], new["updatedAt"], "updatedBy",
+                      customer_id=new["customerId"], data={"changed": _plain(changed)})
+    if entity == "APPLICATION" and old is None:
+        return _audit(new, "credit_application.created", "credit_application", new["invoiceId"], new["createdAt"],
+                      customer_id=new["customerId"], data={"status": new["applicationStatus"]})
+    if entity == "SCHEDULE" and old is None:
+        return _audit(new, "credit_grant_schedule.created", "credit_grant_schedule", new["id"], new["createdAt"],
+                      customer_id=new["customerId"])
+    if entity == "SCHEDULE" and new.get("status") == "CANCELED" and (old or {}).get("status") != "CANCELED":
+        return _audit(new, "credit_grant_schedule.canceled", "credit_grant_schedule", new["id"], new.get("canceledAt"),
+                      "canceledBy", customer_id=new["customerId"])
+    if entity == "APIKEY" and new.get("keyId") and not (old or {}).get("keyId"):
+        return _audit(new, "api_key.created", "api_key", new["keyId"], new.get("createdAt"),
+                      data={"name": new["name"], "scope": new["scope"]})
+    if entity == "APIKEY" and new.get("revokedAt") and not (old or {}).get("revokedAt"):
+        return _audit(new, "api_key.revoked", "api_key", new["keyId"], new["revokedAt"], "revokedBy",
+                      data={"name": new["name"], "scope": new["scope"]})
+    if entity == "TAXRATE":
+        action = "tax_rate.created" if old is None else "tax_rate.updated"
+        if old is not None and all(old.get(f) == new.get(f) for f in ("name", "active")):
+            return None
+        return _audit(new, action, "tax_rate", new["id"], new["createdAt"] if old is None else new["updatedAt"],
+                      "actor" if old is None else "updatedBy", data={"name": new["name"], "active": new["active"]})
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def audit_to_item(record: AuditRecord) -> dict[str, Any]:
+    sk = keys.audit_sk(to_iso(record.occurred_at), record.sequence)
+    return _drop_none({
+        "PK": keys.resource_audit_pk(record.account_id, record.resource_id), "SK": sk,
+        "entity": "AUDIT", "id": record.id, "accountId": record.account_id,
+        "occurredAt": to_iso(record.occurred_at), "actor": record.actor,
+        "actorType": (record.actor or {}).get("type"), "actorId": actor_id(record.actor),
+        "action": record.action, "resourceType": record.resource_type, "resourceId": record.resource_id,
+        "customerId": record.customer_id, "reason": record.reason, "data": record.data or None,
+        "sequence": record.sequence,
+        "GSI1PK": keys.account_audit_gsi1pk(record.account_id), "GSI1SK": sk,
+    })
+
+
+def item_to_audit(item: dict[str, Any]) -> AuditRecord:
+    return AuditRecord(id=item["id"], account_id=item["accountId"], occurred_at=_dt(item["occurredAt"]),
+                       actor=actor_of(item), action=item["action"], resource_type=item["resourceType"],
+                       resource_id=item["resourceId"], customer_id=item.get("customerId"), reason=item.get("reason"),
+                       data=_plain(dict(item.get("data") or {})), sequence=item.get("sequence", ""))

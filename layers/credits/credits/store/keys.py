@@ -66,7 +66,22 @@ def tax_rate_key(account_id: str, tax_rate_id: str) -> dict[str, str]:
 
 
 def api_key_key(key_hash: str) -> dict[str, str]:
+    """An API key's record, under its hash: the authorizer's one GetItem."""
     return {"PK": f"APIKEY#{key_hash}", "SK": "APIKEY"}
+
+
+def api_key_ref_key(account_id: str, key_id: str) -> dict[str, str]:
+    """key id -> its hash, so GET /api-keys/{id} and revoke find the record."""
+    return {"PK": f"ACCT#{account_id}#APIKEY#{key_id}", "SK": "REF"}
+
+
+def api_key_admins_key(account_id: str) -> dict[str, str]:
+    """The account's count of unrevoked admin keys: a revoke is conditioned on it staying >= 1."""
+    return {"PK": f"ACCT#{account_id}#APIKEYS", "SK": "ADMINS"}
+
+
+def account_api_keys_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#APIKEYS"
 
 
 def notice_key(account_id: str, grant_id: str, kind: str) -> dict[str, str]:
@@ -87,6 +102,28 @@ def grant_claim_key(account_id: str, request_key: str) -> dict[str, str]:
 def idempotency_pk(scope: str) -> str:
     """Idempotency records of one scope (an account and route, or a command type and account)."""
     return f"{IDEMPOTENCY_PK}#{scope}"
+
+# ---- the audit trail (written from the table stream by the publisher)
+def account_audit_gsi1pk(account_id: str) -> str:
+    """GSI1 partition of the account's audit events, GSI1SK `<occurredAt>#<sequence>`: newest first
+    is a descending Query."""
+    return f"ACCT#{account_id}#AUDIT"
+
+
+def resource_audit_pk(account_id: str, resource_id: str) -> str:
+    """Base-table partition of one resource's audit events (SK as GSI1SK): `resourceId=` is a
+    strongly consistent Query of it."""
+    return f"ACCT#{account_id}#AUDIT#{resource_id}"
+
+
+def audit_sk(occurred_iso: str, sequence: str) -> str:
+    return f"{occurred_iso}#{sequence}"
+
+
+def audit_count_key(account_id: str, resource_id: str | None = None) -> dict[str, str]:
+    """How many audit events the account (or one resource) has: totalResultSize without a count."""
+    return {"PK": f"ACCT#{account_id}#AUDITCOUNT", "SK": resource_id or "#ACCOUNT"}
+
 
 # ---- report snapshots: one item per closed month, for the account or for one customer
 def report_snapshot_pk(account_id: str, customer_id: str | None) -> str:

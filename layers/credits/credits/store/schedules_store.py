@@ -12,6 +12,7 @@ from typing import Any
 from credits.domain.clock import from_iso, to_iso
 from credits.domain.records import GrantRecord, LedgerRecord, Page, ScheduleRecord
 from credits.store import keys
+from credits.store.items import actor_of
 from credits.store.dynamo import DynamoRepository, to_wire
 
 _PK_PREFIX = "ACCT#"
@@ -49,6 +50,8 @@ def schedule_to_item(schedule: ScheduleRecord) -> dict[str, Any]:
         "updatedAt": to_iso(schedule.updated_at),
         "canceledAt": to_iso(schedule.canceled_at),
         "rolloverMax": schedule.rollover_max,
+        "actor": schedule.actor,
+        "canceledBy": schedule.canceled_by,
         "GSI1PK": keys.account_schedules_gsi1pk(schedule.account_id),
         "GSI1SK": schedule.id,
         **_due_keys(schedule),
@@ -75,6 +78,8 @@ def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
         updated_at=from_iso(item["updatedAt"]),  # type: ignore[arg-type]
         canceled_at=from_iso(item.get("canceledAt")),
         rollover_max=Decimal(item["rolloverMax"]) if item.get("rolloverMax") is not None else None,
+        actor=actor_of(item),
+        canceled_by=actor_of(item, "canceledBy"),
     )
 
 
@@ -185,11 +190,11 @@ class ScheduleStore:
         self.repo._transact([{"Update": {
             "TableName": self.table,
             "Key": to_wire(keys.schedule_key(canceled.account_id, canceled.id)),
-            "UpdateExpression": "SET #status = :canceled, canceledAt = :now, updatedAt = :now "
+            "UpdateExpression": "SET #status = :canceled, canceledAt = :now, updatedAt = :now, canceledBy = :by "
                                 "REMOVE nextGrantAt, GSI2PK, GSI2SK",
             "ConditionExpression": "#status = :active",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": to_wire({":canceled": "CANCELED", ":now": to_iso(canceled.updated_at),
-                                                  ":active": "ACTIVE"}),
+                                                  ":active": "ACTIVE", ":by": canceled.canceled_by}),
         }}])
 

@@ -4,12 +4,14 @@ partition under its balance (store/keys.watch_sk), an id reference, and GSI1 lis
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import GrantRecord, LedgerRecord, Page, WatchRecord
+from credits.domain.records import GrantNotice, GrantRecord, LedgerRecord, Page, WatchRecord
 from credits.store import keys
 from credits.store.client import to_wire
+from credits.store.items import actor_of
 from credits.store.dynamo import DynamoRepository
 
 
@@ -27,6 +29,7 @@ def watch_to_item(watch: WatchRecord) -> dict[str, Any]:
         "status": watch.status if watch.kind == "TOP_UP" else None, "month": watch.month,
         "monthCount": watch.month_count if watch.kind == "TOP_UP" else None,
         "GSI1PK": keys.account_watches_gsi1pk(watch.account_id, watch.kind), "GSI1SK": watch.id,
+        "actor": watch.actor,
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -40,7 +43,8 @@ def item_to_watch(item: dict[str, Any]) -> WatchRecord:
         threshold=item["threshold"], state=item["state"], created_at=created, updated_at=updated,
         version=int(item.get("version", 0)), grant=json.loads(item["grant"]) if item.get("grant") else None,
         max_per_month=int(item.get("maxPerMonth", 0)),
-        status=item.get("status", "ACTIVE"), month=item.get("month"), month_count=int(item.get("monthCount", 0)))
+        status=item.get("status", "ACTIVE"), month=item.get("month"), month_count=int(item.get("monthCount", 0)),
+        actor=actor_of(item))
 
 
 class DynamoWatchStore:
@@ -92,9 +96,10 @@ class DynamoWatchStore:
         return self.repo._page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
                                item_to_watch, newest_first=True)
 
-    def top_up(self, rule: WatchRecord, expected_version: int, grant: GrantRecord, entry: LedgerRecord,
-               claim: str) -> None:
-        """One transaction: the top-up grant (create-once under `claim`, the crossing) and the rule
-        moved on (its state and its month's count), conditioned on the rule's version."""
-        self.repo.create_grant(grant, entry, request_key=claim, extra=[
+    def top_up(self, rule: WatchRecord, expected_version: int, grant: GrantRecord, entry: LedgerRecord | None,
+               claim: str, notices: Iterable[GrantNotice] = ()) -> None:
+        """One transaction: the top-up grant (create-once under `claim`, the crossing; with its
+        GRANTED entry, or awaiting payment its invoice notice) and the rule moved on (its state
+        and its month's count), conditioned on the rule's version."""
+        self.repo.create_grant(grant, entry, request_key=claim, notices=notices, extra=[
             self.repo._put(watch_to_item(rule), "version = :v", {":v": expected_version})])
