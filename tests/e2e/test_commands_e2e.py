@@ -171,7 +171,7 @@ def test_schedule_create_get_list_cancel_over_http(stack, api):
     assert created.status_code == 201, created.text
     schedule = created.json()
     assert set(schedule) == {"id", "customerId", "grant", "interval", "intervalCount", "startAt", "endAt",
-                             "expireAfterIntervals", "status", "nextGrantAt", "createdAt", "updatedAt"}
+                             "expireAfterIntervals", "status", "nextGrantAt", "createdAt", "updatedAt", "rollover"}
     assert schedule["status"] == "ACTIVE" and schedule["nextGrantAt"] == schedule["startAt"]
     assert api("GET", f"/credit-grant-schedules/{schedule['id']}").json() == schedule
     assert api("GET", f"/credit-grant-schedules/{schedule['id']}", key="key_b").status_code == 404

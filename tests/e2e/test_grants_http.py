@@ -563,7 +563,8 @@ def test_create_writes_one_granted_entry(api: Any) -> None:
     txns = list_all(api, f"/customers/{customer}/credit-transactions")
     assert len(txns) == 1
     t = txns[0]
-    assert set(t) == {"id", "grantId", "customerId", "type", "amount", "balanceAfter", "invoiceId", "reason", "createdAt"}
+    assert set(t) == {"id", "grantId", "customerId", "type", "amount", "balanceAfter", "invoiceId", "lineId", "reason",
+                      "createdAt"}
     assert t["grantId"] == g["id"] and t["customerId"] == customer and t["type"] == "GRANTED"
     assert Decimal(t["amount"]) == Decimal("15.00") and Decimal(t["balanceAfter"]) == Decimal("15.00")
     assert t["invoiceId"] is None

@@ -110,4 +110,4 @@ def every_event_record() -> list[dict[str, Any]]:
     labels = ["granted", "applied", "usage_applied", "released", "voided", "expired", "adjusted", "refunded", "topped_up"]
     return [stream_record(items[label], seq=str(100 + i)) for i, label in enumerate(labels)] + [
         stream_record(notice_item(), seq="200")] + [
-        stream_record(item, seq=str(300 + i)) for i, item in enumerate(grant_notice_items().values())]
+        stream_record(item, seq=str(400 + i)) for i, item in enumerate(grant_notice_items().values())]
