@@ -26,6 +26,7 @@ from credits.domain.records import ZERO, GrantRecord
 # applicability of a CASH grant is "*" (every metric) or its metric ids joined by ",", so the
 # CASH credits that may pay for one metric are read from the same item.
 NEVER = "~"
+ALWAYS = "-"
 EVERY_METRIC = "*"
 AVAILABLE, PENDING, COUNT = "a", "p", "n"
 
@@ -51,9 +52,13 @@ def balance_key_of(grant: GrantRecord) -> BalanceKey:
 
 
 def window_of(grant: GrantRecord) -> str:
+    """A grant effective when it was created is filed as effective from the start ("-"), so
+    grants made at different instants share a bucket; only a grant scheduled for later keeps its
+    effectiveAt (immutable, like createdAt: the key of a grant never moves but by its expiry)."""
     metrics = grant.applicable_metric_ids
     applicability = EVERY_METRIC if metrics is None else ",".join(sorted(metrics))
-    return f"{to_iso(grant.effective_at)}|{to_iso(grant.expires_at) if grant.expires_at else NEVER}|{applicability}"
+    effective = ALWAYS if grant.effective_at <= grant.created_at else to_iso(grant.effective_at)
+    return f"{effective}|{to_iso(grant.expires_at) if grant.expires_at else NEVER}|{applicability}"
 
 
 def contribution(grant: GrantRecord | None) -> Contribution:
@@ -89,9 +94,9 @@ def merge(deltas: Iterable[tuple[BalanceKey, Contribution]]) -> dict[BalanceKey,
 def _window_open(window: str, now: datetime, metric_id: str | None = None) -> tuple[bool, datetime | None]:
     """Whether grants of this window are usable at `now` (and, with `metric_id`, may pay for it)."""
     start, end, applicability = (window.split("|") + [EVERY_METRIC])[:3]
-    effective = from_iso(start)
     expires = None if end == NEVER else from_iso(end)
-    usable = effective is not None and effective <= now and (expires is None or now < expires)
+    effective = start == ALWAYS or (from_iso(start) or now) <= now
+    usable = effective and (expires is None or now < expires)
     if metric_id is not None and applicability != EVERY_METRIC:
         usable = usable and metric_id in applicability.split(",")
     return usable, expires
