@@ -19,7 +19,8 @@ app.include_router(stripe_routes.void_router)
 @app.post("/credit-grants/<grantId>/void", summary="Void a credit grant (removes its remaining balance)")
 def void_grant(grantId: Annotated[str, Path()], body: Annotated[VoidGrantRequest, Body()]) -> Grant:
     service = grant_service()
-    return grant_view(service.void(account_id(app), grantId, body.reason), service.clock())
+    grant = service.void(account_id(app), grantId, body.reason)
+    return grant_view(grant, service.now_of(grant))
 
 
 lambda_handler = lambda_entry(app, commands=handle_command, direct=handle_command)

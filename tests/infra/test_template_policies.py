@@ -38,6 +38,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                        "index/GSI2": {"dynamodb:Query"}, "index/GSI3": {"dynamodb:Query"},
                        "index/LSI1": {"dynamodb:Query"}},
     "PublisherFunction": {"table": {"dynamodb:UpdateItem"}, "bus": {"events:PutEvents"}, "dlq": {"sqs:SendMessage"}},
+    "TestClockFunction": {"table": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                    "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                    "dynamodb:ConditionCheckItem"},
+                          "index/GSI1": {"dynamodb:Query"}, "index/GSI2": {"dynamodb:Query"},
+                          "index/GSI3": {"dynamodb:Query"}, "index/LSI1": {"dynamodb:Query"}, "bus": {"events:PutEvents"}},
     # Serves the console's static files: no AWS call, so not one statement.
     "ConsoleFunction": {},
 }

@@ -11,7 +11,15 @@ from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import BurnLine, summarize
 from credits.domain.clock import expiry_date_of, to_iso
 from credits.domain.customer_rules import CustomerSummary as CustomerSummaryRecord
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
+from credits.domain.records import (
+    ApplicationRecord,
+    GrantRecord,
+    LedgerRecord,
+    Page,
+    ScheduleRecord,
+    TaxRateRecord,
+    TestClockRecord,
+)
 from credits.models.api import (
     Allocation,
     Application,
@@ -28,6 +36,10 @@ from credits.models.api import (
     Schedule,
     TaxRate,
     TaxRateList,
+    TestClock,
+    TestClockCustomer,
+    TestClockCustomerList,
+    TestClockList,
 )
 
 
@@ -98,8 +110,11 @@ def pagination(page: Page) -> Pagination:
     return Pagination(after=page.after, before=page.before, totalResultSize=page.total)
 
 
-def grant_list_view(page: Page, now: datetime) -> GrantList:
-    return GrantList(items=[grant_view(g, now) for g in page.items], pagination=pagination(page))
+def grant_list_view(page: Page, now: datetime, clock_times: dict[str, datetime] | None = None) -> GrantList:
+    """Each grant at `now`, or at its test clock's time (`clock_times`: test clock id -> now)."""
+    times = clock_times or {}
+    return GrantList(items=[grant_view(g, times.get(g.test_clock_id or "", now)) for g in page.items],
+                     pagination=pagination(page))
 
 
 def ledger_list_view(page: Page) -> LedgerEntryList:
@@ -153,3 +168,22 @@ def application_view(app: ApplicationRecord) -> Application:
                                 value=money.format_money(a.value, cur)) for a in app.allocations],
         createdAt=to_iso(app.created_at), updatedAt=to_iso(app.updated_at),
     )
+
+
+def test_clock_view(clock: TestClockRecord) -> TestClock:
+    return TestClock(id=clock.id, name=clock.name, frozenTime=to_iso(clock.frozen_time), status=clock.status,
+                     createdAt=to_iso(clock.created_at),
+                     advancingTo=to_iso(clock.target_time) if clock.status == "ADVANCING" else None)
+
+
+def test_clock_list_view(page: Page) -> TestClockList:
+    return TestClockList(items=[test_clock_view(c) for c in page.items], pagination=pagination(page))
+
+
+def test_clock_customer_view(clock: TestClockRecord, customer_id: str) -> TestClockCustomer:
+    return TestClockCustomer(customerId=customer_id, testClockId=clock.id, frozenTime=to_iso(clock.frozen_time))
+
+
+def test_clock_customer_list_view(clock: TestClockRecord, page: Page) -> TestClockCustomerList:
+    return TestClockCustomerList(items=[test_clock_customer_view(clock, c) for c in page.items],
+                                 pagination=pagination(page))

@@ -56,6 +56,8 @@ class GrantRecord:
     amount_scale: int | None = None
     # Snapshot {"name", "percentage"} of the account's tax rate taxRateId named at creation.
     tax_rate: dict[str, str] | None = None
+    # The test clock its customer is on (`/test-clocks`): its due work is the clock's, not the sweep's.
+    test_clock_id: str | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -108,6 +110,8 @@ class LedgerRecord:
     context: dict[str, Any] = field(default_factory=dict)
     # GRANTED entries: the grant as it was created (account.credits.granted shows it).
     grant: GrantRecord | None = None
+    # The test clock of the grant's customer: the entry's createdAt (and id) are that clock's time.
+    test_clock_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,8 @@ class ScheduleRecord:
     created_at: datetime
     updated_at: datetime
     canceled_at: datetime | None = None
+    # The test clock of its customer: its periods are granted when that clock is advanced.
+    test_clock_id: str | None = None
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)
@@ -186,3 +192,28 @@ class CustomerEntry:
     account_id: str
     customer_id: str
     last_activity_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TestClockRecord:
+    """A test clock (`/test-clocks`): its customers live at `frozen_time` instead of the real time.
+
+    While ADVANCING, `frozen_time` is the instant reached so far and `target_time` where the
+    advance goes; `lease_until` (real time) is how long the worker that runs it owns it. DELETING:
+    its customers' items are being removed in batches."""
+
+    __test__ = False  # not a pytest class
+
+    id: str
+    account_id: str
+    name: str
+    frozen_time: datetime
+    status: str  # READY | ADVANCING | DELETING
+    created_at: datetime
+    updated_at: datetime
+    target_time: datetime | None = None
+    lease_until: datetime | None = None
+    version: int = 0
+
+    def evolve(self, **changes: Any) -> TestClockRecord:
+        return replace(self, **changes)

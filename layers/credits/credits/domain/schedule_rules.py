@@ -48,6 +48,7 @@ def period_grant(schedule: ScheduleRecord, period: periods.Period, now: datetime
     grant = build_grant(schedule.account_id, grant_request(schedule, period.start, period.expires_at), now,
                         schedule_id=schedule.id, grant_id=period_grant_id(schedule.id, period.index, period.start),
                         allow_past_expiry=True)  # plan_due already skipped the periods that are over
+    grant = grant.evolve(test_clock_id=schedule.test_clock_id)  # the schedule's customer's clock
     return grant, granted_entry(grant, now)
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from credits import telemetry
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_of, reading, utcnow
 from credits.domain.errors import Conflict, NotFound
 from credits.domain.grant_rules import (
     build_grant,
@@ -39,8 +39,8 @@ class GrantService:
         """`request_key` (the caller's Idempotency-Key with its route, or a command's id) makes the
         create happen once: a repeat returns the grant the first one made, even when the first
         answer, or the Idempotency-Key record, was lost after the grant committed."""
-        now = self.clock()
-        grant = build_grant(account_id, body, now)
+        now, test_clock_id = reading(self.clock, account_id, body.customerId)  # a test clock's time
+        grant = build_grant(account_id, body, now).evolve(test_clock_id=test_clock_id)
         if self.tax_rates is not None and may_name_tax_rate(grant.tax_rate_id):
             grant = grant.evolve(tax_rate=snapshot(self.tax_rates.get_tax_rate(account_id, grant.tax_rate_id)))
         entry = granted_entry(grant, now)
@@ -66,6 +66,10 @@ class GrantService:
                          grant.currency if grant.type == "CASH" else None)
         return grant
 
+    def now_of(self, grant: GrantRecord) -> datetime:
+        """Now for this grant's customer (its test clock's time, if it is on one)."""
+        return now_of(self.clock, grant)
+
     def get(self, account_id: str, grant_id: str) -> GrantRecord:
         grant = self.repo.get_grant(account_id, grant_id)
         if grant is None:
@@ -76,7 +80,7 @@ class GrantService:
                 decide: Callable[[GrantRecord, datetime], tuple[GrantRecord, list[LedgerRecord]]]) -> GrantRecord:
         def attempt() -> GrantRecord:
             grant = self.get(account_id, grant_id)
-            now = self.clock()
+            now = self.now_of(grant)
             updated, entries = decide(grant, now)
             if updated is not grant:
                 if entries and entries[-1].type in ("VOIDED", "EXPIRED") and grant.usable_at(now):
@@ -120,7 +124,7 @@ class GrantService:
             grant = self.get(account_id, grant_id)
             if grant.ever_applied:
                 raise Conflict("credits were already applied from this grant: void it instead of deleting it")
-            now = self.clock()
+            now = self.now_of(grant)
             gone = grant.evolve(current_balance=ZERO, updated_at=now)
             self.repo.delete_grant(grant, grant.version, entry(gone, "DELETED", grant.current_balance, now,
                                                                context=grant_context(grant)))

@@ -10,7 +10,15 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from credits.domain.expiry_rules import DepletionNotice, ExpiringNotice, GrantKey, Queue
-from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord, Page, ScheduleRecord, TaxRateRecord
+from credits.domain.records import (
+    ApplicationRecord,
+    GrantRecord,
+    LedgerRecord,
+    Page,
+    ScheduleRecord,
+    TaxRateRecord,
+    TestClockRecord,
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,38 @@ class UnfinishedStore(Protocol):
         ...
 
     def read_application(self, key: tuple[str, str]) -> ApplicationRecord | None: ...
+
+
+class TestClockStore(Protocol):
+    """Test clocks and their customers (adapter: store/test_clocks_store.py)."""
+
+    def put_new(self, clock: TestClockRecord) -> None: ...
+    def get(self, account_id: str, clock_id: str) -> TestClockRecord | None: ...
+    def save(self, clock: TestClockRecord, expected_version: int) -> None:
+        """Replace the clock if still at `expected_version` (ConcurrentUpdate otherwise)."""
+        ...
+    def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page: ...
+    def at_work(self, until: datetime) -> Iterator[tuple[str, str]]:
+        """(account, clock id) of clocks ADVANCING / DELETING whose worker's lease ended by `until`."""
+        ...
+    def membership(self, account_id: str, customer_id: str) -> str | None:
+        """The test clock the customer is on, or None."""
+        ...
+    def customer_has_anything(self, account_id: str, customer_id: str) -> bool: ...
+    def attach(self, clock: TestClockRecord, customer_id: str) -> None:
+        """Put the customer on the clock, if the clock is still at its version and the customer on
+        no clock (ConcurrentUpdate otherwise)."""
+        ...
+    def customers(self, account_id: str, clock_id: str, *, limit: int, after: str | None,
+                  before: str | None) -> Page: ...
+    def all_customers(self, account_id: str, clock_id: str) -> list[str]: ...
+    def next_due(self, clock_id: str) -> datetime | None:
+        """The earliest instant at which the clock's queues hold due work (None: nothing)."""
+        ...
+    def delete_some(self, account_id: str, clock_id: str, customer_id: str) -> int:
+        """Remove a bounded batch of the customer's items; 0 once nothing of it is left."""
+        ...
+    def delete_clock(self, clock: TestClockRecord) -> None: ...
 
 
 class EventPublisher(Protocol):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from credits.domain.balances import BalanceTotals, balance_totals
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_for, now_of, utcnow
 from credits.domain.errors import InvalidRequest, NotFound
 from credits.domain.records import GrantRecord, Page
 from credits.models.api import CreditReport
@@ -20,20 +20,28 @@ class QueryService:
         self.repo = repo
         self.clock = clock
 
-    def list_grants(self, account_id: str, query: GrantQuery) -> tuple[Page, datetime]:
+    def list_grants(self, account_id: str, query: GrantQuery) -> tuple[Page, datetime, dict[str, datetime]]:
+        """The page, the instant of the read, and now on each test clock of its grants (a
+        customer's list is read at its test clock's time, status filter included)."""
         if query.after and query.before:
             raise InvalidRequest("give after or before, not both", field="before")
-        now = self.clock()
-        return self.repo.list_grants(account_id, query, now), now
+        now = now_for(self.clock, account_id, query.customer_id) if query.customer_id else self.clock()
+        page = self.repo.list_grants(account_id, query, now)
+        return page, now, self.clock_times(account_id, page.items)
+
+    def clock_times(self, account_id: str, grants: list[GrantRecord]) -> dict[str, datetime]:
+        """Now on each test clock these grants are on (none without the clock port)."""
+        times = getattr(self.clock, "times", None)
+        return times(account_id, grants) if times is not None else {}
 
     def get_grant(self, account_id: str, grant_id: str) -> tuple[GrantRecord, datetime]:
         grant = self.repo.get_grant(account_id, grant_id)
         if grant is None:
             raise NotFound(f"credit grant {grant_id} not found", field="grantId")
-        return grant, self.clock()
+        return grant, now_of(self.clock, grant)
 
     def balance(self, account_id: str, customer_id: str, expiring_within_days: int) -> tuple[list[BalanceTotals], datetime]:
-        now = self.clock()
+        now = now_for(self.clock, account_id, customer_id)
         grants = self.repo.customer_grants(account_id, customer_id)
         return balance_totals(grants, now, timedelta(days=expiring_within_days)), now
 

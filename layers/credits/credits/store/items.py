@@ -9,7 +9,14 @@ from typing import Any
 
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
-from credits.domain.records import ApplicationRecord, CustomerEntry, GrantRecord, LedgerRecord, TaxRateRecord
+from credits.domain.records import (
+    ApplicationRecord,
+    CustomerEntry,
+    GrantRecord,
+    LedgerRecord,
+    TaxRateRecord,
+    TestClockRecord,
+)
 from credits.store import keys
 
 
@@ -52,6 +59,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "expiringNoticeSent": grant.expiring_notice_sent,
         "version": grant.version,
         "amountScale": grant.amount_scale,
+        "testClockId": grant.test_clock_id,
     })
 
 
@@ -73,10 +81,11 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
     holds_expiring_balance = grant.expires_at is not None and grant.holds_spendable_balance
     if holds_expiring_balance:
         shard = keys.shard_of(grant.id)
-        item["GSI2PK"] = keys.expiry_gsi2pk(shard)
+        clock = grant.test_clock_id  # a test clock's grants wait in its own queues, not the sweep's
+        item["GSI2PK"] = keys.clock_queue_pk(clock, "EXPIRY") if clock else keys.expiry_gsi2pk(shard)
         item["GSI2SK"] = keys.due_sk(to_iso(grant.expires_at), grant.id)
         if not grant.expiring_notice_sent:
-            item["GSI3PK"] = keys.notice_gsi3pk(shard)
+            item["GSI3PK"] = keys.clock_queue_pk(clock, "NOTICE") if clock else keys.notice_gsi3pk(shard)
             item["GSI3SK"] = keys.due_sk(to_iso(grant.expires_at - notice_lead), grant.id)
     return _drop_none(item)
 
@@ -116,6 +125,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         expiring_notice_sent=bool(item.get("expiringNoticeSent", False)),
         version=int(item.get("version", 0)),
         amount_scale=int(item["amountScale"]) if item.get("amountScale") is not None else None,
+        test_clock_id=item.get("testClockId"),
     )
 
 
@@ -144,6 +154,7 @@ def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
             "createdAt": to_iso(entry.created_at),
             "context": entry.context or None,
             "grant": grant_attributes(entry.grant) if entry.grant is not None else None,
+            "testClockId": entry.test_clock_id,
             "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
             "GSI1SK": entry.id,
         }
@@ -165,6 +176,7 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
         line_id=item.get("lineId"),
         context=dict(item.get("context") or {}),
         grant=item_to_grant(item["grant"]) if item.get("grant") else None,
+        test_clock_id=item.get("testClockId"),
     )
 
 
@@ -246,3 +258,36 @@ def item_to_tax_rate(item: dict[str, Any]) -> TaxRateRecord:
                          percentage=item["percentage"], inclusive=bool(item["inclusive"]),
                          active=bool(item["active"]), created_at=_dt(item["createdAt"]),
                          updated_at=_dt(item["updatedAt"]))
+
+
+def test_clock_to_item(clock: TestClockRecord) -> dict[str, Any]:
+    at_work = clock.status in ("ADVANCING", "DELETING")
+    return _drop_none({
+        **keys.test_clock_key(clock.account_id, clock.id),
+        "entity": "TEST_CLOCK",
+        "id": clock.id,
+        "accountId": clock.account_id,
+        "name": clock.name,
+        "frozenTime": to_iso(clock.frozen_time),
+        "clockStatus": clock.status,
+        "targetTime": to_iso(clock.target_time),
+        "leaseUntil": to_iso(clock.lease_until),
+        "createdAt": to_iso(clock.created_at),
+        "updatedAt": to_iso(clock.updated_at),
+        "version": clock.version,
+        "GSI1PK": keys.account_test_clocks_gsi1pk(clock.account_id),
+        "GSI1SK": clock.id,
+        # Sparse: a clock at work, by when its worker's lease ends (the scheduled run resumes it).
+        "GSI2PK": keys.clocks_at_work_gsi2pk() if at_work else None,
+        "GSI2SK": keys.due_sk(to_iso(clock.lease_until or clock.updated_at), f"{clock.account_id}#{clock.id}")
+        if at_work else None,
+    })
+
+
+def item_to_test_clock(item: dict[str, Any]) -> TestClockRecord:
+    return TestClockRecord(
+        id=item["id"], account_id=item["accountId"], name=item["name"], frozen_time=_dt(item["frozenTime"]),
+        status=item["clockStatus"], created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]),
+        target_time=from_iso(item.get("targetTime")), lease_until=from_iso(item.get("leaseUntil")),
+        version=int(item.get("version", 0)),
+    )
