@@ -279,3 +279,48 @@ def test_delete_removes_the_clock_and_everything_of_its_customers_in_batches(clo
     # The account's grant count is true again: only the kept grant is left.
     from credits.services.ports import GrantQuery
     assert container.repository().list_grants(ACCOUNT, GrantQuery(limit=1), T0).total == 1
+
+
+def test_live_mode_hides_every_test_clock_route(table, monkeypatch):
+    from tests.lambda_calls import Api, load_function
+
+    monkeypatch.setenv("LIVEMODE", "true")
+    container.reset()
+    module, api = load_function("test_clocks"), Api(account=ACCOUNT)
+    routes = [("POST", "/test-clocks", {"name": "n", "frozenTime": "2027-01-01T00:00:00Z"}), ("GET", "/test-clocks", None),
+              ("GET", "/test-clocks/clock_x", None), ("DELETE", "/test-clocks/clock_x", None),
+              ("POST", "/test-clocks/clock_x/customers", {"customerId": "cus_1"}),
+              ("GET", "/test-clocks/clock_x/customers", None),
+              ("POST", "/test-clocks/clock_x/advance", {"frozenTime": "2027-02-01T00:00:00Z"})]
+    for method, path, body in routes:
+        result = module.lambda_handler(api.event(method, path, body=body), None)
+        assert result["statusCode"] == 404, (method, path, result)
+    # And nothing reads a clock for a customer there: the clock port has no store.
+    assert container.customer_clock().store is None
+    monkeypatch.setenv("LIVEMODE", "false")
+    container.reset()
+    created = module.lambda_handler(api.event("POST", "/test-clocks", body=routes[0][2]), None)
+    assert created["statusCode"] == 201
+
+
+def test_events_of_a_clock_customer_carry_its_time_and_id(clocks):
+    from credits.events.from_stream import events_from_image
+
+    clock = new_clock(clocks)
+    clocks.attach(ACCOUNT, clock.id, "cus_clock")
+    grant = container.grant_service().create(ACCOUNT, grant_body("cus_clock", expiresAt="2027-02-01T00:00:00Z"))
+    clocks.advance(ACCOUNT, clock.id, AdvanceTestClockRequest(frozenTime="2027-03-01T00:00:00Z"))
+    client, table_name = container.repository().client, container.get_settings().table_name
+    from credits.store.client import from_wire
+    items = []
+    for pk in (keys.customer_pk(ACCOUNT, "cus_clock"), keys.grant_ref_key(ACCOUNT, grant.id)["PK"]):
+        items += [from_wire(i) for i in client.query(TableName=table_name, KeyConditionExpression="PK = :pk",
+                                                     ExpressionAttributeValues={":pk": {"S": pk}})["Items"]]
+    events = [e for item in items for e in events_from_image(item)]
+    by_type = {e.type: e for e in events}
+    assert set(by_type) >= {"account.credits.granted", "account.credits.expiring_soon", "account.credits.expired",
+                            "account.credits.balance_depleted"}
+    assert all(e.testClockId == clock.id for e in events)
+    assert by_type["account.credits.granted"].occurredAt == "2027-01-01T00:00:00Z"
+    assert by_type["account.credits.expiring_soon"].occurredAt == "2027-01-25T00:00:00Z"
+    assert by_type["account.credits.expired"].occurredAt == "2027-02-01T00:00:00Z"

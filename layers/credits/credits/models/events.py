@@ -122,6 +122,8 @@ class BaseEvent(BaseModel):
     customerId: str
     grantId: str | None
     occurredAt: str = Field(description="RFC 3339 UTC instant of the committed change")
+    testClockId: str | None = Field(default=None, description="the test clock the customer is on (then occurredAt "
+                                                              "is that clock's time), else null")
 
 
 def _event(name: str, event_type: str, data: type[_Data], *, grant_id: Any = str, customer_id: Any = str,

@@ -44,6 +44,7 @@ def notice_item(notice: Any) -> dict[str, Any]:
         "currentBalance": notice.current_balance,
         "createdAt": to_iso(notice.created_at),
         "expiration": int((notice.expires_at + NOTICE_RETENTION).timestamp()),
+        **({"testClockId": notice.test_clock_id} if notice.test_clock_id else {}),
     }
 
 
@@ -61,6 +62,7 @@ def depletion_notice_item(notice: Any) -> dict[str, Any]:
         **({"metricId": notice.metric_id} if notice.metric_id else {}),
         "createdAt": to_iso(notice.created_at),
         "expiration": int((notice.created_at + NOTICE_RETENTION).timestamp()),
+        **({"testClockId": notice.test_clock_id} if notice.test_clock_id else {}),
     }
 
 
