@@ -162,10 +162,10 @@ def test_two_advances_at_once_one_runs_the_other_is_409(clocks):
     first_is_running, second_answered = threading.Event(), threading.Event()
     inner = clocks.run_due
 
-    def slow_run_due(clock_id, instant):
+    def slow_run_due(clock_id, instant, deadline=None):
         first_is_running.set()
         second_answered.wait(30)
-        return inner(clock_id, instant)
+        return inner(clock_id, instant, deadline)
 
     racing = TestClockService(clocks.store, slow_run_due)
     outcomes: dict[str, object] = {}
@@ -194,11 +194,11 @@ def test_an_advance_cut_short_resumes_where_it_stopped_and_grants_no_period_twic
     calls = {"n": 0}
     inner = clocks.run_due
 
-    def crashing(clock_id, instant):
+    def crashing(clock_id, instant, deadline=None):
         calls["n"] += 1
         if calls["n"] == 4:
             raise RuntimeError("the worker died")
-        return inner(clock_id, instant)
+        return inner(clock_id, instant, deadline)
 
     dying = TestClockService(clocks.store, crashing, kick=handed_over.append)
     with pytest.raises(RuntimeError):
@@ -324,3 +324,25 @@ def test_events_of_a_clock_customer_carry_its_time_and_id(clocks):
     assert by_type["account.credits.granted"].occurredAt == "2027-01-01T00:00:00Z"
     assert by_type["account.credits.expiring_soon"].occurredAt == "2027-01-25T00:00:00Z"
     assert by_type["account.credits.expired"].occurredAt == "2027-02-01T00:00:00Z"
+
+
+def test_an_advance_stopped_by_its_deadline_mid_step_loses_and_doubles_nothing(clocks):
+    import time
+
+    clock = new_clock(clocks)
+    for n in range(3):
+        clocks.attach(ACCOUNT, clock.id, f"cus_{n}")
+        container.schedule_service().create(ACCOUNT, schedule_body(f"cus_{n}", interval="DAY", startAt=iso(T0)))
+    handed_over = []
+    hurried = TestClockService(clocks.store, clocks.run_due, kick=handed_over.append)
+    state = hurried.advance(ACCOUNT, clock.id, AdvanceTestClockRequest(frozenTime="2027-02-01T00:00:00Z"),
+                            deadline=time.monotonic() + 0.3)
+    rounds = 0
+    while state.status != "READY":
+        rounds += 1
+        assert rounds < 500
+        state = hurried.resume(ACCOUNT, clock.id, handed_over[-1].version, deadline=time.monotonic() + 0.3)
+    for n in range(3):
+        days = sorted(g.effective_at for g in container.repository().customer_grants(ACCOUNT, f"cus_{n}"))
+        assert days == [T0 + timedelta(days=d) for d in range(31 + 1)]  # 1 Jan .. 1 Feb, once each
+        assert_ledger_invariant(f"cus_{n}")

@@ -32,7 +32,7 @@ class Recorder:
     def __init__(self, store: InMemoryTestClockStore, fail_at: datetime | None = None):
         self.store, self.fail_at, self.instants = store, fail_at, []
 
-    def __call__(self, clock_id: str, instant: datetime) -> bool:
+    def __call__(self, clock_id: str, instant: datetime, deadline: float | None = None) -> bool:
         if instant == self.fail_at:
             self.fail_at = None
             raise RuntimeError("the worker died")

@@ -131,10 +131,11 @@ def test_clock_service():
     repo = repository()
     lead = timedelta(days=get_settings().expiring_soon_lead_days)
 
-    def run_due(clock_id, instant):
+    def run_due(clock_id, instant, deadline=None):
         return run_due_at(
-            ExpiryService(DynamoSweepStore(repo, test_clock_id=clock_id), lead=lead, clock=lambda: instant, workers=1),
-            ScheduleService(ScheduleStore(repo, test_clock_id=clock_id), clock=lambda: instant), instant)
+            ExpiryService(DynamoSweepStore(repo, test_clock_id=clock_id), lead=lead, clock=lambda: instant, workers=1,
+                          reserve_ms=0),
+            ScheduleService(ScheduleStore(repo, test_clock_id=clock_id), clock=lambda: instant), instant, deadline)
 
     def kick(clock):
         publisher().put_work(WORK_SOURCE, WORK_DETAIL_TYPE,

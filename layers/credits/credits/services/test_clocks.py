@@ -78,9 +78,10 @@ class CustomerClock:
 
 
 class DueRunner(Protocol):
-    def __call__(self, clock_id: str, instant: datetime) -> bool:
-        """Run everything of the clock's queues due by `instant`, as the scheduled run does;
-        True when nothing was left undone (contention leaves some for another pass)."""
+    def __call__(self, clock_id: str, instant: datetime, deadline: float | None = None) -> bool:
+        """Run everything of the clock's queues due by `instant`, as the scheduled run does,
+        starting no new work after `deadline` (time.monotonic()); True when nothing was left
+        undone (contention or the deadline leave some for another pass)."""
         ...
 
 
@@ -218,7 +219,7 @@ class TestClockService:
                 time.sleep(0.05 * repeats)
             else:
                 repeats = 0
-            complete = self.run_due(clock.id, instant)
+            complete = self.run_due(clock.id, instant, deadline)
             last_run = instant
             if not complete:
                 continue
@@ -261,10 +262,12 @@ class TestClockService:
 
 
 
-def run_due_at(sweep: Any, schedules: Any, instant: datetime) -> bool:
+def run_due_at(sweep: Any, schedules: Any, instant: datetime, deadline: float | None = None) -> bool:
     """What the scheduled run does (functions/expiry), over one test clock's queues at one of its
     instants: expiries and expiring-soon notices (services/expiry.ExpiryService), then the
-    periods begun (services/schedules.ScheduleService). True when nothing was left undone."""
-    summary = sweep.run()
-    result = schedules.run_due(instant)
+    periods begun (services/schedules.ScheduleService), both stopping at `deadline` as they stop
+    at the Lambda's. True when nothing was left undone."""
+    remaining = None if deadline is None else (lambda: int((deadline - time.monotonic()) * 1000))
+    summary = sweep.run(remaining_ms=remaining)
+    result = schedules.run_due(instant, deadline)
     return not summary.more_remaining and not result.incomplete and result.failed == 0
