@@ -346,3 +346,20 @@ def test_an_advance_stopped_by_its_deadline_mid_step_loses_and_doubles_nothing(c
         days = sorted(g.effective_at for g in container.repository().customer_grants(ACCOUNT, f"cus_{n}"))
         assert days == [T0 + timedelta(days=d) for d in range(31 + 1)]  # 1 Jan .. 1 Feb, once each
         assert_ledger_invariant(f"cus_{n}")
+
+
+def test_the_sample_events_of_test_clock_function_run(table):
+    import json
+    from pathlib import Path
+
+    from tests.lambda_calls import load_function
+
+    root = Path(__file__).resolve().parents[2] / "events"
+    module = load_function("test_clocks")
+    created = module.lambda_handler(json.loads((root / "test-clock-create.json").read_text()), None)
+    assert created["statusCode"] == 201 and json.loads(created["body"])["frozenTime"] == "2027-01-01T00:00:00Z"
+    # Work for a clock that is not there (any more): nothing to do, and it says so.
+    done = module.lambda_handler(json.loads((root / "test-clock-work.json").read_text()), None)
+    assert done["status"] == "DELETED"
+    resumed = module.lambda_handler(json.loads((root.parent / "events" / "expiry-scheduled.json").read_text()), None)
+    assert resumed == {"resumed": 0}
