@@ -118,6 +118,9 @@ def test_out_of_time_the_rest_is_handed_over(store):
     store.due[clock.id] = [utc(2027, 1, 15)]
     answer = advance(svc, clock.id, "2027-02-01T00:00:00Z", deadline=0)
     assert answer.status == "ADVANCING" and answer.frozen_time == T0 and len(handed) == 1
+    # Work handed over at another version, while that holder's lease runs: left alone.
+    assert svc.resume(ACCOUNT, clock.id, handed[0].version - 1) == store.get(ACCOUNT, clock.id)
+    assert svc.resume(ACCOUNT, clock.id, None).status == "ADVANCING"  # nor taken as stalled
     assert svc.resume(ACCOUNT, clock.id, handed[0].version).status == "READY"
 
 

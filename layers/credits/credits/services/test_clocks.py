@@ -172,8 +172,10 @@ class TestClockService:
         if clock is None or clock.status == "READY":
             return clock
         now = self.clock()
-        if version is not None and clock.version != version and (clock.lease_until or now) > now:
-            return clock  # someone else holds it
+        handed_to_me = version is not None and clock.version == version
+        lapsed = clock.lease_until is None or clock.lease_until <= now
+        if not (handed_to_me or lapsed):
+            return clock  # another worker holds it (its lease runs)
         taken = clock.evolve(lease_until=now + self.lease, updated_at=now, version=clock.version + 1)
         try:
             self.store.save(taken, clock.version)
