@@ -50,12 +50,16 @@ def new_clock(clocks: TestClockService, frozen: datetime = T0, name: str = "a ye
     return clocks.create(ACCOUNT, CreateTestClockRequest.model_validate({"name": name, "frozenTime": iso(frozen)}))
 
 
+# ROLLOVER HOOK (issue 15): once schedules take `rollover`, the year below rolls each period's
+# unused 10.00 over, capped at 5.00, and the expectations grow by what is rolled over.
+ROLLOVER_SUPPORTED = "rollover" in CreateScheduleRequest.model_fields
+
+
 def schedule_body(customer: str, **overrides) -> CreateScheduleRequest:
     body = {"customerId": customer, "interval": "MONTH", "startAt": "2027-01-15T00:00:00Z", "expireAfterIntervals": 1,
             "grant": {"name": "Monthly allowance", "type": "CASH", "amount": "10.00", "currency": "USD",
                       "category": "PROMOTIONAL"}, **overrides}
-    # ROLLOVER HOOK: once schedules take `rollover` (issue 15), the same year rolls balances over.
-    if "rollover" in CreateScheduleRequest.model_fields:
+    if ROLLOVER_SUPPORTED:
         body.setdefault("rollover", {"maxAmount": "5.00"})
     return CreateScheduleRequest.model_validate(body)
 
@@ -137,7 +141,16 @@ def test_a_year_in_one_advance_runs_the_scheduled_work_at_the_clocks_instants(cl
 
     # Reads of the clock's customer happen at the clock's time.
     rows, as_of = container.query_service().balance(ACCOUNT, "cus_clock", 30)
-    assert as_of == ONE_YEAR and [r.available for r in rows] == [Decimal("10.00")]
+    # December's grant, and (with rollover) the 5.00 rolled over from November, still running.
+    available = Decimal("15.00") if ROLLOVER_SUPPORTED else Decimal("10.00")
+    assert as_of == ONE_YEAR and [r.available for r in rows] == [available]
+
+    # Its report closes months by its clock: the year's flows, and what is owed at the year's end.
+    year = container.query_service().report(ACCOUNT, T0, ONE_YEAR, customer_id="cus_clock")
+    (row,) = year.rows
+    assert Decimal(row.granted) == sum(g.original_amount for g in grants)  # 12 x 10.00 + 50.00 (+ rollovers)
+    assert Decimal(row.outstanding) == available
+    assert Decimal(row.applied) == Decimal("20.00")
 
     # Advancing again by the same target: nothing is later than now.
     with pytest.raises(InvalidRequest):

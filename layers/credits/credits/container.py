@@ -67,7 +67,7 @@ def customer_service():
     from credits.store.customers_store import DynamoCustomerDirectory
 
     repo = repository()
-    return CustomerService(repo, DynamoCustomerDirectory(repo))
+    return CustomerService(repo, DynamoCustomerDirectory(repo), clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
