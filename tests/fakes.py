@@ -340,3 +340,83 @@ class InMemoryWatchStore:
                 raise ConcurrentUpdate("watch version")
             self.repo.create_grant(grant, entry, request_key=claim, notices=notices)
             self.watches[(rule.account_id, rule.id)] = rule
+class InMemoryTestClockStore:
+    """The TestClockStore port in memory (services/ports.py), with the DynamoDB adapter's
+    conditions: versioned saves, attach only onto an unchanged clock and a customer on no clock.
+    `due` (clock id -> instants of due work) stands in for the clock's queues; `items` (customer
+    -> how many items it still has) for what a deletion removes."""
+
+    def __init__(self) -> None:
+        self.clocks: dict[tuple[str, str], Any] = {}
+        self.members: dict[tuple[str, str], str] = {}
+        self.busy: set[tuple[str, str]] = set()  # customers with something stored already
+        self.due: dict[str, list[datetime]] = {}
+        self.items: dict[tuple[str, str], int] = {}
+        self._lock = threading.RLock()
+
+    def put_new(self, clock: Any) -> None:
+        with self._lock:
+            if (clock.account_id, clock.id) in self.clocks:
+                raise ConcurrentUpdate("exists")
+            self.clocks[(clock.account_id, clock.id)] = clock
+
+    def get(self, account_id: str, clock_id: str) -> Any:
+        return self.clocks.get((account_id, clock_id))
+
+    def save(self, clock: Any, expected_version: int) -> None:
+        with self._lock:
+            current = self.clocks.get((clock.account_id, clock.id))
+            if current is None or current.version != expected_version:
+                raise ConcurrentUpdate("version")
+            self.clocks[(clock.account_id, clock.id)] = clock
+
+    def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
+        from types import SimpleNamespace
+
+        mine = sorted((c for (a, _), c in self.clocks.items() if a == account_id), key=lambda c: c.id, reverse=True)
+        return _page(mine, SimpleNamespace(limit=limit, after=after, before=before), key=lambda c: c.id)
+
+    def at_work(self, until: datetime):
+        return iter([(c.account_id, c.id) for c in self.clocks.values()
+                     if c.status != "READY" and (c.lease_until or c.updated_at) <= until])
+
+    def membership(self, account_id: str, customer_id: str) -> str | None:
+        return self.members.get((account_id, customer_id))
+
+    def customer_has_anything(self, account_id: str, customer_id: str) -> bool:
+        return (account_id, customer_id) in self.busy or (account_id, customer_id) in self.members
+
+    def attach(self, clock: Any, customer_id: str) -> None:
+        with self._lock:
+            current = self.clocks.get((clock.account_id, clock.id))
+            if current is None or current.version != clock.version or (clock.account_id, customer_id) in self.members:
+                raise ConcurrentUpdate("condition")
+            self.members[(clock.account_id, customer_id)] = clock.id
+
+    def customers(self, account_id: str, clock_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
+        from types import SimpleNamespace
+
+        return _page(self.all_customers(account_id, clock_id), SimpleNamespace(limit=limit, after=after, before=before),
+                     key=lambda c: c, reverse=False)
+
+    def all_customers(self, account_id: str, clock_id: str) -> list[str]:
+        return sorted(c for (a, c), k in self.members.items() if a == account_id and k == clock_id)
+
+    def next_due(self, clock_id: str) -> datetime | None:
+        return min(self.due.get(clock_id) or [None], key=lambda t: (t is None, t))
+
+    def delete_some(self, account_id: str, clock_id: str, customer_id: str) -> int:
+        with self._lock:
+            left = self.items.get((account_id, customer_id), 0)
+            if left == 0:
+                self.members.pop((account_id, customer_id), None)
+                return 0
+            self.items[(account_id, customer_id)] = max(0, left - 25)
+            return min(left, 25)
+
+    def delete_clock(self, clock: Any) -> None:
+        with self._lock:
+            current = self.clocks.get((clock.account_id, clock.id))
+            if current is None or current.version != clock.version:
+                raise ConcurrentUpdate("version")
+            del self.clocks[(clock.account_id, clock.id)]

@@ -761,6 +761,66 @@ function keysScreen() {
   load();
 }
 
+// ---------------------------------------------------------------- test clocks (not in live mode)
+function clocksScreen(clockId) {
+  if (clockId) { clockScreen(clockId); return; }
+  const f = { name: field("Name", input({ maxlength: "100" })), frozenTime: field("Frozen time (UTC)", input({ placeholder: "2027-01-01T00:00:00Z" })) };
+  const formError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const listWrap = h("div");
+  const form = h("form", { class: "filters", novalidate: true, "aria-label": "New test clock" }, f.name.wrap, f.frozenTime.wrap,
+    h("button", { type: "submit", class: "primary", text: "Create test clock" }));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const clock = await api.post("/test-clocks", { name: f.name.input.value, frozenTime: f.frozenTime.input.value.trim() });
+      location.hash = `#/clocks/${enc(clock.id)}`;
+    } catch (err) { showApiError(err, f, formError); }
+  });
+  clear(main).append(h("h1", { text: "Test clocks" }), form, formError, listWrap);
+  guarded(async () => {
+    try {
+      const data = await api.get("/test-clocks", { limit: 100 });
+      const rows = data.items.map((c) => [h("a", { href: `#/clocks/${enc(c.id)}`, text: c.name }), dateTime(c.frozenTime), statusBadge(c.status), h("span", { class: "kv", text: c.id })]);
+      clear(listWrap).append(table(["Name", "Clock time", "Status", "Id"], rows, { caption: "Test clocks, newest first", empty: "No test clocks." }));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) { clear(listWrap).append(h("p", { text: "Test clocks are not available in live mode." })); return; }
+      throw err;
+    }
+  });
+}
+
+function clockScreen(clockId) {
+  const head = h("div"), listWrap = h("div");
+  const attach = field("Customer id (with nothing yet)", input({ autocomplete: "off" }));
+  const target = field("Advance to (UTC)", input({ placeholder: "2028-01-01T00:00:00Z" }));
+  const formError = h("p", { class: "form-error", role: "alert", hidden: true });
+  const attachForm = h("form", { class: "filters", novalidate: true, "aria-label": "Attach a customer" }, attach.wrap, h("button", { type: "submit", text: "Attach" }));
+  const advanceForm = h("form", { class: "filters", novalidate: true, "aria-label": "Advance the clock" }, target.wrap, h("button", { type: "submit", class: "primary", text: "Advance" }));
+  attachForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try { await api.post(`/test-clocks/${enc(clockId)}/customers`, { customerId: attach.input.value.trim() }); attach.input.value = ""; load(); } catch (err) { showApiError(err, { customerId: attach }, formError); }
+  });
+  advanceForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const clock = await api.post(`/test-clocks/${enc(clockId)}/advance`, { frozenTime: target.input.value.trim() });
+      notify(clock.status === "READY" ? "Advanced." : "Advancing: it goes on in the background.", true); load();
+    } catch (err) { showApiError(err, { frozenTime: target }, formError); }
+  });
+  clear(main).append(h("p", {}, h("a", { href: "#/clocks", text: "← Test clocks" })), head, advanceForm, attachForm, formError, listWrap);
+  async function load() {
+    await guarded(async () => {
+      const [clock, customers] = await Promise.all([api.get(`/test-clocks/${enc(clockId)}`), api.get(`/test-clocks/${enc(clockId)}/customers`, { limit: 100 })]);
+      clear(head).append(h("h1", { text: clock.name }), h("p", {}, "Clock time ", h("strong", { text: dateTime(clock.frozenTime) }), " · ", statusBadge(clock.status),
+        clock.advancingTo ? ` → ${dateTime(clock.advancingTo)}` : ""));
+      const rows = customers.items.map((c) => [h("a", { href: `#/customers/${enc(c.customerId)}`, text: c.customerId }), dateTime(c.frozenTime)]);
+      clear(listWrap).append(table(["Customer", "Clock time"], rows, { caption: "The clock's customers", empty: "No customers on this clock yet." }));
+      if (clock.status === "ADVANCING") setTimeout(() => { if (location.hash === `#/clocks/${enc(clockId)}`) load(); }, 1500);
+    });
+  }
+  load();
+}
+
 // ---------------------------------------------------------------- router
 function route() {
   const hash = location.hash.replace(/^#/, "") || "/customers";
@@ -779,6 +839,7 @@ function route() {
     schedules: () => schedulesScreen(),
     settings: () => settingsScreen(),
     keys: () => keysScreen(),
+    clocks: () => clocksScreen(parts[1]),
   };
   const screen = screens[parts[0]] || screens.customers;
   Promise.resolve().then(screen).catch((err) => notify(err.message || String(err)));

@@ -26,13 +26,15 @@ app.include_router(api_key_routes.grant_router)
 @app.post("/credit-grants", status_code=201, summary="Create a credit grant")
 def create_grant(body: Annotated[CreateGrantRequest, Body()]) -> Grant:
     service = grant_service()
-    return grant_view(service.create(account_id(app), body, request_key=request_key(app)), service.clock())
+    grant = service.create(account_id(app), body, request_key=request_key(app))
+    return grant_view(grant, service.now_of(grant))
 
 
 @app.patch("/credit-grants/<grantId>", summary="Update a credit grant's name, metadata, priority or expiry")
 def update_grant(grantId: Annotated[str, Path()], body: Annotated[UpdateGrantRequest, Body()]) -> Grant:
     service = grant_service()
-    return grant_view(service.patch(account_id(app), grantId, body), service.clock())
+    grant = service.patch(account_id(app), grantId, body)
+    return grant_view(grant, service.now_of(grant))
 
 
 @app.delete("/credit-grants/<grantId>", status_code=204, summary="Delete a grant that nothing was applied from")

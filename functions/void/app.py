@@ -22,14 +22,15 @@ GrantId = Annotated[str, Path()]
 @app.post("/credit-grants/<grantId>/void", summary="Void a credit grant (removes its remaining balance)")
 def void_grant(grantId: GrantId, body: Annotated[VoidGrantRequest, Body()]) -> Grant:
     service = grant_service()
-    return grant_view(service.void(account_id(app), grantId, body.reason, refund=body.refund), service.clock())
+    grant = service.void(account_id(app), grantId, body.reason, refund=body.refund)
+    return grant_view(grant, service.now_of(grant))
 
 
 @app.post("/credit-grants/<grantId>/payment", summary="Record the payment (PAID or FAILED) of a grant that requires it")
 def record_payment(grantId: GrantId, body: Annotated[PaymentRequest, Body()]) -> Grant:
     service = grant_service()
     grant = service.record_payment(account_id(app), grantId, body.status, body.invoiceId)
-    return grant_view(grant, service.clock())
+    return grant_view(grant, service.now_of(grant))
 
 
 @app.post("/credit-grants/<grantId>/adjustments", status_code=201,

@@ -41,6 +41,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
                                   "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
                         "index/LSI1": {"dynamodb:Query"}, "bus": {"events:PutEvents"}},
     "PublisherFunction": {"table": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}, "bus": {"events:PutEvents"}, "dlq": {"sqs:SendMessage"}},
+    "TestClockFunction": {"table": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                    "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                                    "dynamodb:ConditionCheckItem"},
+                          "index/GSI1": {"dynamodb:Query"}, "index/GSI2": {"dynamodb:Query"},
+                          "index/GSI3": {"dynamodb:Query"}, "index/LSI1": {"dynamodb:Query"}, "bus": {"events:PutEvents"}},
     # Serves the console's static files: no AWS call, so not one statement.
     "ConsoleFunction": {},
 }

@@ -362,3 +362,49 @@ def test_consumptions_and_balance_aggregates_agree_with_the_grants(repo):
     units_now, cash, _ = consumptions.entitlement(ACCOUNT, customer, "api_calls")
     # 10.00 - 2.00 consumed - 3.00 applied; the other 5.00 may only pay for storage
     assert units_now == 0 and cash == [("USD", Decimal("5.00"))]
+@pytest.fixture(params=["memory", "dynamodb-local"])
+def clock_store(request):
+    if request.param == "memory":
+        from tests.fakes import InMemoryTestClockStore
+
+        return InMemoryTestClockStore()
+    request.getfixturevalue("table")
+    from credits.container import test_clock_store
+
+    return test_clock_store()
+
+
+def test_test_clock_store_contract(clock_store):
+    """Both adapters of TestClockStore: versioned saves, attach conditions, memberships, lists."""
+    from credits.domain.test_clock_rules import new_test_clock
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    clock = new_test_clock(ACCOUNT, "contract", datetime(2027, 1, 1, tzinfo=UTC), now)
+    clock_store.put_new(clock)
+    with pytest.raises(ConcurrentUpdate):
+        clock_store.put_new(clock)
+    assert clock_store.get(ACCOUNT, clock.id) == clock and clock_store.get("acct_other", clock.id) is None
+    moved = clock.evolve(frozen_time=datetime(2027, 2, 1, tzinfo=UTC), version=1)
+    clock_store.save(moved, 0)
+    with pytest.raises(ConcurrentUpdate):
+        clock_store.save(moved.evolve(version=2), 0)  # a stale version
+    assert clock_store.get(ACCOUNT, clock.id) == moved
+    assert [c.id for c in clock_store.list(ACCOUNT, limit=10, after=None, before=None).items] == [clock.id]
+
+    assert not clock_store.customer_has_anything(ACCOUNT, "cus_new")
+    with pytest.raises(ConcurrentUpdate):
+        clock_store.attach(clock, "cus_new")  # the clock moved since it was read
+    clock_store.attach(moved, "cus_new")
+    with pytest.raises(ConcurrentUpdate):
+        clock_store.attach(moved, "cus_new")  # on a clock already
+    assert clock_store.membership(ACCOUNT, "cus_new") == clock.id and clock_store.membership(ACCOUNT, "cus_x") is None
+    assert clock_store.customer_has_anything(ACCOUNT, "cus_new")
+    assert clock_store.all_customers(ACCOUNT, clock.id) == ["cus_new"]
+    assert clock_store.customers(ACCOUNT, clock.id, limit=10, after=None, before=None).items == ["cus_new"]
+    assert clock_store.next_due(clock.id) is None  # nothing in its queues
+    assert [c for _, c in clock_store.at_work(now + timedelta(days=1))] == []
+    while clock_store.delete_some(ACCOUNT, clock.id, "cus_new"):
+        pass
+    assert clock_store.membership(ACCOUNT, "cus_new") is None
+    clock_store.delete_clock(moved)
+    assert clock_store.get(ACCOUNT, clock.id) is None

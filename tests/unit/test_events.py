@@ -118,7 +118,8 @@ def test_envelope_round_trips_through_the_models():
     for record in every_event_record():
         for event in events_from_stream_record(record):
             detail = json.loads(event.model_dump_json())
-            assert set(detail) == {"id", "type", "accountId", "customerId", "grantId", "occurredAt", "actor", "data"}
+            assert set(detail) == {"id", "type", "accountId", "customerId", "grantId", "occurredAt", "actor",
+                                   "testClockId", "data"}
             assert ev.EVENT_MODELS[detail["type"]].model_validate(detail) == event
 
 

@@ -21,28 +21,29 @@ def repository():
 def grant_service():
     from credits.services.grants import GrantService
 
-    return GrantService(repository(), attempts=get_settings().max_write_attempts, tax_rates=tax_rate_store())
+    return GrantService(repository(), attempts=get_settings().max_write_attempts, tax_rates=tax_rate_store(),
+                        clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
 def query_service():
     from credits.services.queries import QueryService
 
-    return QueryService(repository())
+    return QueryService(repository(), clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
 def application_service():
     from credits.services.applications import ApplicationService
 
-    return ApplicationService(repository(), attempts=get_settings().max_write_attempts)
+    return ApplicationService(repository(), attempts=get_settings().max_write_attempts, clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
 def consumption_service():
     from credits.services.consumptions import ConsumptionService
 
-    return ConsumptionService(repository(), attempts=get_settings().max_write_attempts)
+    return ConsumptionService(repository(), attempts=get_settings().max_write_attempts, clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
@@ -59,7 +60,7 @@ def schedule_service():
     from credits.services.schedules import ScheduleService
     from credits.store.schedules_store import ScheduleStore
 
-    return ScheduleService(ScheduleStore(repository()))
+    return ScheduleService(ScheduleStore(repository()), clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +99,7 @@ def customer_service():
     from credits.store.customers_store import DynamoCustomerDirectory
 
     repo = repository()
-    return CustomerService(repo, DynamoCustomerDirectory(repo))
+    return CustomerService(repo, DynamoCustomerDirectory(repo), clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
@@ -107,7 +108,7 @@ def stripe_queries():
     from credits.store.stripe_store import DynamoStripeStore
 
     repo = repository()
-    return StripeQueryService(repo, DynamoStripeStore(repo))
+    return StripeQueryService(repo, DynamoStripeStore(repo), clock=customer_clock())
 
 
 @lru_cache(maxsize=1)
@@ -131,6 +132,50 @@ def recovery_service():
                            grace=timedelta(seconds=get_settings().unfinished_grace_seconds))
 
 
+@lru_cache(maxsize=1)
+def test_clock_store():
+    from credits.store.test_clocks_store import DynamoTestClockStore
+
+    return DynamoTestClockStore(repository())
+
+
+@lru_cache(maxsize=1)
+def customer_clock():
+    """The one clock port: a customer's now (its test clock's time). Live mode has no test
+    clocks, so there it never reads anything."""
+    from credits.services.test_clocks import CustomerClock
+
+    return CustomerClock(None if get_settings().livemode else test_clock_store())
+
+
+@lru_cache(maxsize=1)
+def test_clock_service():
+    """Test clocks: an advance runs the scheduled run's own services over the clock's queues,
+    at each due instant; unfinished work goes to TestClockFunction through the bus."""
+    from datetime import timedelta
+
+    from credits.services.expiry import ExpiryService
+    from credits.services.schedules import ScheduleService
+    from credits.services.test_clocks import TestClockService, WORK_DETAIL_TYPE, WORK_SOURCE, run_due_at
+    from credits.store.schedules_store import ScheduleStore
+    from credits.store.sweeps import DynamoSweepStore
+
+    repo = repository()
+    lead = timedelta(days=get_settings().expiring_soon_lead_days)
+
+    def run_due(clock_id, instant, deadline=None):
+        return run_due_at(
+            ExpiryService(DynamoSweepStore(repo, test_clock_id=clock_id), lead=lead, clock=lambda: instant, workers=1,
+                          reserve_ms=0),
+            ScheduleService(ScheduleStore(repo, test_clock_id=clock_id), clock=lambda: instant), instant, deadline)
+
+    def kick(clock):
+        publisher().put_work(WORK_SOURCE, WORK_DETAIL_TYPE,
+                             {"accountId": clock.account_id, "testClockId": clock.id, "version": clock.version})
+
+    return TestClockService(test_clock_store(), run_due, kick=kick)
+
+
 @lru_cache(maxsize=2)
 def idempotency_persistence(kind: str = "http"):
     """One persistence layer per kind of key: Powertools binds a layer to the first config it is
@@ -150,7 +195,7 @@ def publisher():
 _CACHED = (repository, grant_service, query_service, application_service, consumption_service, watch_service,
            schedule_service, tax_rate_store, tax_rate_service, api_key_service, audit_service, customer_service,
            stripe_queries, expiry_service, recovery_service,
-           idempotency_persistence, publisher)
+           idempotency_persistence, publisher, test_clock_store, customer_clock, test_clock_service)
 
 
 def reset() -> None:

@@ -21,6 +21,7 @@ from credits.domain.records import (
     Page,
     ScheduleRecord,
     TaxRateRecord,
+    TestClockRecord,
     WatchRecord,
 )
 from credits.models.alerts import Alert, AlertList, TopUpRule, TopUpRuleList
@@ -47,6 +48,10 @@ from credits.models.api import (
     Schedule,
     TaxRate,
     TaxRateList,
+    TestClock,
+    TestClockCustomer,
+    TestClockCustomerList,
+    TestClockList,
 )
 from credits.models.consumptions import (
     BatchResult,
@@ -131,8 +136,11 @@ def pagination(page: Page) -> Pagination:
     return Pagination(after=page.after, before=page.before, totalResultSize=page.total)
 
 
-def grant_list_view(page: Page, now: datetime) -> GrantList:
-    return GrantList(items=[grant_view(g, now) for g in page.items], pagination=pagination(page))
+def grant_list_view(page: Page, now: datetime, clock_times: dict[str, datetime] | None = None) -> GrantList:
+    """Each grant at `now`, or at its test clock's time (`clock_times`: test clock id -> now)."""
+    times = clock_times or {}
+    return GrantList(items=[grant_view(g, times.get(g.test_clock_id or "", now)) for g in page.items],
+                     pagination=pagination(page))
 
 
 def ledger_list_view(page: Page) -> LedgerEntryList:
@@ -282,3 +290,22 @@ def audit_event_view(record: AuditRecord) -> AuditEvent:
 
 def audit_event_list_view(page: Page) -> AuditEventList:
     return AuditEventList(items=[audit_event_view(r) for r in page.items], pagination=pagination(page))
+
+
+def test_clock_view(clock: TestClockRecord) -> TestClock:
+    return TestClock(id=clock.id, name=clock.name, frozenTime=to_iso(clock.frozen_time), status=clock.status,
+                     createdAt=to_iso(clock.created_at),
+                     advancingTo=to_iso(clock.target_time) if clock.status == "ADVANCING" else None)
+
+
+def test_clock_list_view(page: Page) -> TestClockList:
+    return TestClockList(items=[test_clock_view(c) for c in page.items], pagination=pagination(page))
+
+
+def test_clock_customer_view(clock: TestClockRecord, customer_id: str) -> TestClockCustomer:
+    return TestClockCustomer(customerId=customer_id, testClockId=clock.id, frozenTime=to_iso(clock.frozen_time))
+
+
+def test_clock_customer_list_view(clock: TestClockRecord, page: Page) -> TestClockCustomerList:
+    return TestClockCustomerList(items=[test_clock_customer_view(clock, c) for c in page.items],
+                                 pagination=pagination(page))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 
 def utcnow() -> datetime:
@@ -44,3 +45,22 @@ def to_unix(value: datetime | None) -> int | None:
 
 def from_unix(value: int) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+# ---- the clock port (services/test_clocks.CustomerClock): a customer's "now"
+def reading(clock: Any, account_id: str, customer_id: str) -> tuple[datetime, str | None]:
+    """(now, test clock id) of a customer: its test clock's frozenTime when `clock` is the clock
+    port and the customer is on a test clock, else `clock()` and None."""
+    resolve = getattr(clock, "reading", None)
+    return resolve(account_id, customer_id) if resolve is not None else (clock(), None)
+
+
+def now_for(clock: Any, account_id: str, customer_id: str) -> datetime:
+    return reading(clock, account_id, customer_id)[0]
+
+
+def now_of(clock: Any, record: Any) -> datetime:
+    """Now for a grant or schedule (or anything with account_id and test_clock_id)."""
+    resolve = getattr(clock, "at", None)
+    clock_id = getattr(record, "test_clock_id", None)
+    return resolve(record.account_id, clock_id) if resolve is not None and clock_id else clock()

@@ -35,6 +35,7 @@ class ExpiringNotice:
     created_at: datetime
     grant_version: int  # the version written with it: part of the key, so each notice is unique
     actor: Actor | None = field(default_factory=current_actor)
+    test_clock_id: str | None = None  # the grant's customer's test clock (its event says so)
 
     @property
     def expiry_date(self) -> str:
@@ -57,6 +58,7 @@ class DepletionNotice:
     entry_id: str
     created_at: datetime
     actor: Actor | None = field(default_factory=current_actor)
+    test_clock_id: str | None = None
 
 
 # Grants per batch: a transaction holds at most 100 items, and each grant takes 2 (the grant, its
@@ -84,4 +86,4 @@ def notice_for(grant: GrantRecord, now: datetime) -> tuple[GrantRecord, Expiring
         account_id=grant.account_id, customer_id=grant.customer_id, grant_id=grant.id, grant_type=grant.type,
         currency=grant.currency, metric_id=grant.metric_id, name=grant.name, expires_at=grant.expires_at,
         current_balance=grant.current_balance, created_at=now,
-        grant_version=updated.version)
+        grant_version=updated.version, test_clock_id=grant.test_clock_id)

@@ -149,9 +149,11 @@ def _usage_cost(body: CreateGrantRequest, amount: Decimal, currency: str | None)
 
 
 def entry(grant: GrantRecord, type_: str, amount: Decimal, now: datetime, **extra: Any) -> LedgerRecord:
-    return LedgerRecord(id=new_entry_id(), account_id=grant.account_id, customer_id=grant.customer_id,
-                        grant_id=grant.id, type=type_, amount=amount, balance_after=grant.current_balance,
-                        created_at=now, **extra)
+    # A test clock's entries are ordered by its time, as its customer's history happened.
+    return LedgerRecord(id=new_entry_id(now if grant.test_clock_id else None), account_id=grant.account_id,
+                        customer_id=grant.customer_id, grant_id=grant.id, type=type_, amount=amount,
+                        balance_after=grant.current_balance, created_at=now, test_clock_id=grant.test_clock_id,
+                        **extra)
 
 
 def grant_context(grant: GrantRecord) -> dict[str, Any]:

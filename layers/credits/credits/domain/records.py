@@ -76,6 +76,8 @@ class GrantRecord:
     top_up_rule_id: str | None = None
     # Who last changed what no ledger entry records (name, metadata, priority: PATCH).
     updated_by: Actor | None = None
+    # The test clock its customer is on (`/test-clocks`): its due work is the clock's, not the sweep's.
+    test_clock_id: str | None = None
 
     def evolve(self, **changes: Any) -> GrantRecord:
         return replace(self, **changes)
@@ -132,6 +134,8 @@ class LedgerRecord:
     grant: GrantRecord | None = None
     # Who made the change (domain/actors.py): the actor current when the entry was made.
     actor: Actor | None = field(default_factory=current_actor)
+    # The test clock of the grant's customer: the entry's createdAt (and id) are that clock's time.
+    test_clock_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +147,7 @@ class GrantNotice:
     kind: str
     grant: GrantRecord
     created_at: datetime
+    actor: Actor | None = field(default_factory=current_actor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +206,8 @@ class ScheduleRecord:
     # Who made the schedule; `canceled_by` who canceled it.
     actor: Actor | None = field(default_factory=current_actor)
     canceled_by: Actor | None = None
+    # The test clock of its customer: its periods are granted when that clock is advanced.
+    test_clock_id: str | None = None
 
     def evolve(self, **changes: Any) -> ScheduleRecord:
         return replace(self, **changes)
@@ -327,3 +334,28 @@ class AuditRecord:
     data: dict[str, Any] = field(default_factory=dict)
     # Orders changes of the same second: the ledger entry's id (a ULID), or the audit id.
     sequence: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TestClockRecord:
+    """A test clock (`/test-clocks`): its customers live at `frozen_time` instead of the real time.
+
+    While ADVANCING, `frozen_time` is the instant reached so far and `target_time` where the
+    advance goes; `lease_until` (real time) is how long the worker that runs it owns it. DELETING:
+    its customers' items are being removed in batches."""
+
+    __test__ = False  # not a pytest class
+
+    id: str
+    account_id: str
+    name: str
+    frozen_time: datetime
+    status: str  # READY | ADVANCING | DELETING
+    created_at: datetime
+    updated_at: datetime
+    target_time: datetime | None = None
+    lease_until: datetime | None = None
+    version: int = 0
+
+    def evolve(self, **changes: Any) -> TestClockRecord:
+        return replace(self, **changes)

@@ -64,6 +64,7 @@ def expire_with_rollover(grant: GrantRecord, now: datetime,
         applicable_metric_ids=grant.applicable_metric_ids, invoice_requested=False, schedule_id=grant.schedule_id,
         # Made at the period boundary it belongs to (so it sorts before the period grant made then).
         created_at=start, updated_at=now, amount_scale=grant.amount_scale, rolled_over_from=grant.id,
+        test_clock_id=grant.test_clock_id,  # a clock customer's rollover waits in its clock's queues
     )
     expired = grant.evolve(current_balance=ZERO, expired_at=now, updated_at=now, version=grant.version + 1)
     entries = [entry(expired.evolve(current_balance=balance - rolled), "ROLLED_OVER", rolled, now,

@@ -51,6 +51,7 @@ def period_grant(schedule: ScheduleRecord, period: periods.Period, now: datetime
     if schedule.rollover_max is not None:
         grant = grant.evolve(rollover_max=schedule.rollover_max, rollover_interval=schedule.interval,
                              rollover_interval_count=schedule.interval_count)
+    grant = grant.evolve(test_clock_id=schedule.test_clock_id)  # the schedule's customer's clock
     return grant, granted_entry(grant, now)
 
 

@@ -62,19 +62,19 @@ def _grant(detail: GrantCreditsDetail, command_id: str) -> dict[str, Any]:
     # The command's id is its idempotency key: the grant is created once for it, even when the
     # Powertools record of the command was lost after the grant committed.
     grant = service.create(detail.accountId, detail.grant, request_key=f"command#{command_id}")
-    return grant_view(grant, service.clock()).model_dump(mode="json")
+    return grant_view(grant, service.now_of(grant)).model_dump(mode="json")
 
 
 def _void(detail: VoidCreditGrantDetail, command_id: str) -> dict[str, Any]:
     service = grant_service()
     grant = service.void(detail.accountId, detail.grantId, detail.reason, refund=detail.refund)
-    return grant_view(grant, service.clock()).model_dump(mode="json")
+    return grant_view(grant, service.now_of(grant)).model_dump(mode="json")
 
 
 def _payment(detail: RecordCreditPaymentDetail, command_id: str) -> dict[str, Any]:
     service = grant_service()
     grant = service.record_payment(detail.accountId, detail.grantId, detail.status, detail.invoiceId)
-    return grant_view(grant, service.clock()).model_dump(mode="json")
+    return grant_view(grant, service.now_of(grant)).model_dump(mode="json")
 
 
 def _apply(detail: ApplyCreditsDetail, command_id: str) -> dict[str, Any]:

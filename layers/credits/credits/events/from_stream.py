@@ -137,7 +137,7 @@ def events_from_ledger_item(item: dict[str, Any]) -> list[BaseEvent]:
     grant_type, currency = ctx.get("grantType", "CASH"), ctx.get("currency")
     pk, sk = item["PK"], item["SK"]
     base = {"accountId": entry.account_id, "customerId": entry.customer_id, "grantId": entry.grant_id,
-            "occurredAt": item["createdAt"], "actor": entry.actor}
+            "occurredAt": item["createdAt"], "actor": entry.actor, "testClockId": entry.test_clock_id}
     amounts = {"type": grant_type, "currency": currency, "metricId": ctx.get("metricId"), "name": ctx.get("name", ""),
                "amount": amount_text(entry.amount, grant_type, currency),
                "balanceAfter": amount_text(entry.balance_after, grant_type, currency)}
@@ -195,7 +195,8 @@ def events_from_grant_notice(item: dict[str, Any]) -> list[BaseEvent]:
     record = item_to_grant(item["grant"])
     grant = grant_view(record, from_iso(item["createdAt"]) or record.updated_at)
     base = {"accountId": item["accountId"], "customerId": item["customerId"], "grantId": item["grantId"],
-            "occurredAt": item["createdAt"]}
+            "occurredAt": item["createdAt"], "actor": actor_of(item),
+            "testClockId": (item.get("grant") or {}).get("testClockId")}
     if item["kind"] == INVOICE_REQUESTED_NOTICE:
         return [_invoice_requested(event_id(item["PK"], item["SK"], INVOICE_REQUESTED), base, grant)]
     zero = amount_text(Decimal(0), record.type, record.currency)
@@ -212,7 +213,7 @@ def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
         return [BalanceDepletedEvent(
             id=event_id(item["PK"], item["SK"], BALANCE_DEPLETED), accountId=item["accountId"],
             customerId=item["customerId"], grantId=None, occurredAt=item["createdAt"], actor=actor_of(item),
-            data=BalanceDepletedData(type=item["grantType"], currency=item.get("currency"),
+            testClockId=item.get("testClockId"), data=BalanceDepletedData(type=item["grantType"], currency=item.get("currency"),
                                      metricId=item.get("metricId"), invoiceId=None))]
     if item.get("kind") != "EXPIRING_SOON":
         return []
@@ -220,6 +221,6 @@ def events_from_notice_item(item: dict[str, Any]) -> list[BaseEvent]:
     return [ExpiringSoonEvent(
         id=event_id(item["PK"], item["SK"], EXPIRING_SOON), accountId=item["accountId"],
         customerId=item["customerId"], grantId=item["grantId"], occurredAt=item["createdAt"], actor=actor_of(item),
-        data=ExpiringSoonData(type=grant_type, currency=currency, metricId=item.get("metricId"), name=item["name"],
+        testClockId=item.get("testClockId"), data=ExpiringSoonData(type=grant_type, currency=currency, metricId=item.get("metricId"), name=item["name"],
                               expiresAt=item["expiresAt"], expiryDate=item["expiryDate"],
                               currentBalance=_amount(item["currentBalance"], grant_type, currency)))]

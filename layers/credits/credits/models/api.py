@@ -572,3 +572,54 @@ class AuditEventQuery(PageQuery):
 
 class CustomerListQuery(PageQuery):
     customerIdPrefix: Identifier | None = None
+
+
+# ---------------------------------------------------------------------------- test clocks
+TestClockStatus = Literal["READY", "ADVANCING", "DELETING"]
+
+
+class CreateTestClockRequest(StrictModel):
+    name: Name
+    frozenTime: Timestamp
+
+
+class AdvanceTestClockRequest(StrictModel):
+    frozenTime: Timestamp
+
+
+class AttachTestClockCustomerRequest(StrictModel):
+    customerId: Identifier
+
+
+class TestClock(BaseModel):
+    __test__ = False  # not a pytest class
+
+    id: str
+    name: str
+    frozenTime: str
+    status: TestClockStatus
+    createdAt: str
+    # While ADVANCING: where the advance goes (frozenTime is the instant reached so far).
+    advancingTo: str | None = None
+
+
+class TestClockList(BaseModel):
+    __test__ = False
+
+    items: list[TestClock]
+    pagination: Pagination
+
+
+class TestClockCustomer(BaseModel):
+    __test__ = False
+
+    customerId: str
+    testClockId: str
+    frozenTime: str
+
+
+class TestClockCustomerList(BaseModel):
+    __test__ = False
+
+    items: list[TestClockCustomer]
+    pagination: Pagination

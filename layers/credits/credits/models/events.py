@@ -174,6 +174,8 @@ class BaseEvent(BaseModel):
     actor: dict[str, str] | None = Field(
         default=None, description='who made the change: {"type": "api_key", "id", "name"}, {"type": "command", '
                                   '"source", "eventId"} or {"type": "system", "job"}')
+    testClockId: str | None = Field(default=None, description="the test clock the customer is on (then occurredAt "
+                                                              "is that clock's time), else null")
 
 
 def _event(name: str, event_type: str, data: type[_Data], *, grant_id: Any = str, customer_id: Any = str,

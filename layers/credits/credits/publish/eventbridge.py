@@ -61,3 +61,12 @@ class EventBridgePublisher:
                 results.append(ok)
             results.extend([False] * (len(batch) - len(response.get("Entries", []))))
         return results
+
+    def put_work(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+        """An internal work item on the bus (not an event of the contract: another `source`, so
+        the webhook rule ignores it); a rule sends it to the function that does the work."""
+        response = self.client.put_events(Entries=[{"Source": source, "DetailType": detail_type,
+                                                    "Detail": json.dumps(detail, separators=(",", ":")),
+                                                    "EventBusName": self.settings.event_bus_name}])
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"{detail_type} was not accepted by the bus: {response.get('Entries')}")

@@ -34,7 +34,7 @@ from credits.domain.application_rules import (
     transition_work,
 )
 from credits.domain.burndown import BurnLine
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_for, utcnow
 from credits.domain.errors import ConcurrentUpdate, Conflict, NotFound, RetryableConflict
 from credits.domain.grant_rules import entry, grant_context
 from credits.domain.records import ApplicationRecord, GrantRecord, LedgerRecord
@@ -58,7 +58,7 @@ class ApplicationService:
     # ---------------------------------------------------------------- preview
     def preview(self, account_id: str, request: ApplyRequest) -> ApplicationRecord:
         lines = invoice_lines(request)
-        now = self.clock()
+        now = now_for(self.clock, account_id, request.customerId)  # a test clock's time, if on one
         currency = request.currency.upper()
         balances = invoice_balances(self.repo, account_id, request.customerId, lines, currency)
         allocations = plan_reading(lines, balances, currency, now)
@@ -125,7 +125,7 @@ class ApplicationService:
     def _commit_next_chunk(self, account_id: str, request: ApplyRequest, lines: list[BurnLine], digest: str,
                            existing: ApplicationRecord | None, token: str, balances: list[BalanceReader] | None,
                            ) -> tuple[bool, ApplicationRecord, list[BalanceReader]]:
-        now = self.clock()
+        now = now_for(self.clock, account_id, request.customerId)
         currency = request.currency.upper()
         state = burn_lines(existing) if existing else lines
         if balances is None:
@@ -245,7 +245,7 @@ class ApplicationService:
                 backoff(conflicts)
 
     def _commit_transition_chunk(self, app: ApplicationRecord, target: str) -> None:
-        now = self.clock()
+        now = now_for(self.clock, app.account_id, app.customer_id)
         # Which step is under way: SETTLING/RELEASING remember where a chunked transition got to.
         from_status = app.transition_from or app.status
         work = transition_work(app)

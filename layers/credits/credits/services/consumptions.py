@@ -28,7 +28,7 @@ from credits.domain import balance_aggregates as aggregates
 from credits.domain.application_rules import by_grant
 from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import Allocation
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_for, utcnow
 from credits.domain.consumption_rules import (
     ConsumptionInput,
     consumption_input,
@@ -93,7 +93,7 @@ class ConsumptionService:
         return existing
 
     def _commit(self, account_id: str, item: ConsumptionInput, digest: str) -> ConsumptionRecord:
-        now = self.clock()
+        now = now_for(self.clock, account_id, item.customer_id)  # a test clock's customer: its clock's time
         balances = [BalanceReader(self.repo, account_id, item.customer_id, t, s) for t, s in item.balances()]
         allocations = within_limit(plan_reading([item.line()], balances, item.burn_currency, now))
         if any(b.moved for b in balances):
@@ -147,7 +147,7 @@ class ConsumptionService:
                                    for a in record.allocations))
         if not drawn:
             return []
-        now = self.clock()
+        now = now_for(self.clock, record.account_id, record.customer_id)
         found = self.repo.balance_aggregates_of(record.account_id, record.customer_id, drawn)
         return [aggregates.totals_at(_key(grant_type, scope), found[(grant_type, scope)], now, _EXPIRING)
                 for grant_type, scope in drawn]
@@ -178,7 +178,7 @@ class ConsumptionService:
     def entitlement(self, account_id: str, customer_id: str, metric_id: str) -> tuple[Decimal, list[tuple[str, Decimal]], datetime]:
         """USAGE units of the metric usable now, and per currency the CASH credits that may pay
         for it: one Query of the customer's balance aggregates."""
-        now = self.clock()
+        now = now_for(self.clock, account_id, customer_id)
         units = Decimal(0)
         cash: list[tuple[str, Decimal]] = []
         for key, buckets in self.repo.balance_aggregates(account_id, customer_id):

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_of, utcnow
 from credits.domain.customer_rules import CustomerSummary, summarize
 from credits.domain.errors import InvalidRequest
 from credits.domain.records import CustomerEntry, LedgerRecord, Page
@@ -41,7 +41,9 @@ class CustomerService:
         now = self.clock()
 
         def summary(entry: CustomerEntry) -> CustomerSummary:
-            return summarize(entry, self.repo.customer_grants(account_id, entry.customer_id), now)
+            grants = self.repo.customer_grants(account_id, entry.customer_id)
+            # A customer on a test clock is summed up at its clock's time (its grants all carry it).
+            return summarize(entry, grants, now_of(self.clock, grants[0]) if grants else now)
 
         with ThreadPoolExecutor(max_workers=READERS) as pool:
             items = list(pool.map(summary, page.items))

@@ -172,7 +172,7 @@ class ExpiryService:
             notice = DepletionNotice(account_id=account_id, customer_id=customer_id, grant_type=grant_type,
                                      currency=scope if grant_type == "CASH" else None,
                                      metric_id=scope if grant_type == "USAGE" else None,
-                                     entry_id=entry.id, created_at=now)
+                                     entry_id=entry.id, created_at=now, test_clock_id=entry.test_clock_id)
             try:
                 self.store.save_depletion_notice(notice)  # type: ignore[attr-defined]
                 announced += 1

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from credits import telemetry
 from credits.domain.actors import current_actor
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_of, reading, utcnow
 from credits.domain.errors import Conflict, NotFound
 from credits.domain.grant_rules import (
     build_grant,
@@ -41,8 +41,8 @@ class GrantService:
         """`request_key` (the caller's Idempotency-Key with its route, or a command's id) makes the
         create happen once: a repeat returns the grant the first one made, even when the first
         answer, or the Idempotency-Key record, was lost after the grant committed."""
-        now = self.clock()
-        grant = build_grant(account_id, body, now)
+        now, test_clock_id = reading(self.clock, account_id, body.customerId)  # a test clock's time
+        grant = build_grant(account_id, body, now).evolve(test_clock_id=test_clock_id)
         if self.tax_rates is not None and may_name_tax_rate(grant.tax_rate_id):
             grant = grant.evolve(tax_rate=snapshot(self.tax_rates.get_tax_rate(account_id, grant.tax_rate_id)))
         # A grant that requires payment has no GRANTED entry until it is paid; a notice requests its invoice.
@@ -70,6 +70,10 @@ class GrantService:
                          grant.currency if grant.type == "CASH" else None)
         return grant
 
+    def now_of(self, grant: GrantRecord) -> datetime:
+        """Now for this grant's customer (its test clock's time, if it is on one)."""
+        return now_of(self.clock, grant)
+
     def get(self, account_id: str, grant_id: str) -> GrantRecord:
         grant = self.repo.get_grant(account_id, grant_id)
         if grant is None:
@@ -83,7 +87,7 @@ class GrantService:
         decision may also return notices (a third item); `written` receives the entries written."""
         def attempt() -> GrantRecord:
             grant = self.get(account_id, grant_id)
-            now = self.clock()
+            now = self.now_of(grant)
             updated, entries, *rest = decide(grant, now)
             notices = rest[0] if rest else []
             if updated is not grant:
@@ -155,7 +159,7 @@ class GrantService:
             grant = self.get(account_id, grant_id)
             if grant.ever_applied:
                 raise Conflict("credits were already applied from this grant: void it instead of deleting it")
-            now = self.clock()
+            now = self.now_of(grant)
             gone = grant.evolve(current_balance=ZERO, updated_at=now)
             self.repo.delete_grant(grant, grant.version, entry(gone, "DELETED", grant.current_balance, now,
                                                                context=grant_context(grant)))

@@ -17,7 +17,7 @@ from typing import Any
 
 from credits.domain import periods
 from credits.domain.actors import current_actor
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_of, reading, utcnow
 from credits.domain.errors import ConcurrentUpdate, InvalidRequest, NotFound
 from credits.domain.records import Page, ScheduleRecord
 from credits.domain.schedule_rules import new_schedule, period_grant, plan
@@ -56,7 +56,8 @@ class ScheduleService:
         self.attempts = attempts
 
     def create(self, account_id: str, body: CreateScheduleRequest) -> ScheduleRecord:
-        schedule = new_schedule(account_id, body, self.clock())
+        now, test_clock_id = reading(self.clock, account_id, body.customerId)  # a test clock's time
+        schedule = new_schedule(account_id, body, now).evolve(test_clock_id=test_clock_id)
         self.store.put_new(schedule)
         return schedule
 
@@ -79,7 +80,7 @@ class ScheduleService:
             schedule = self.get(account_id, schedule_id)
             if schedule.status == "CANCELED":
                 return schedule
-            now = self.clock()
+            now = now_of(self.clock, schedule)
             canceled = schedule.evolve(status="CANCELED", canceled_at=now, updated_at=now, next_grant_at=None,
                                        canceled_by=current_actor())
             self.store.cancel(canceled)  # ConcurrentUpdate: canceled meanwhile (or a conflict): re-read

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from credits.domain.clock import utcnow
+from credits.domain.clock import now_for, utcnow
 from credits.domain.records import GrantRecord, LedgerRecord
 from credits.services.ports import Repository, StripeStore
 
@@ -16,6 +16,10 @@ class StripeQueryService:
         self.repo = repo
         self.pages = pages
         self.clock = clock
+
+    def now_for(self, account_id: str, customer_id: str) -> datetime:
+        """Now for a customer (its test clock's time, if it is on one)."""
+        return now_for(self.clock, account_id, customer_id)
 
     def grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
         return self.repo.get_grant(account_id, grant_id)

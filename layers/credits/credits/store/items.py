@@ -22,6 +22,7 @@ from credits.domain.records import (
     GrantRecord,
     LedgerRecord,
     TaxRateRecord,
+    TestClockRecord,
 )
 from credits.store import keys
 
@@ -74,6 +75,7 @@ def grant_attributes(grant: GrantRecord) -> dict[str, Any]:
         "rolledOverFrom": grant.rolled_over_from,
         "topUpRuleId": grant.top_up_rule_id,
         "updatedBy": grant.updated_by,
+        "testClockId": grant.test_clock_id,
     })
 
 
@@ -97,10 +99,11 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
     holds_expiring_balance = grant.expires_at is not None and grant.holds_spendable_balance
     if holds_expiring_balance:
         shard = keys.shard_of(grant.id)
-        item["GSI2PK"] = keys.expiry_gsi2pk(shard)
+        clock = grant.test_clock_id  # a test clock's grants wait in its own queues, not the sweep's
+        item["GSI2PK"] = keys.clock_queue_pk(clock, "EXPIRY") if clock else keys.expiry_gsi2pk(shard)
         item["GSI2SK"] = keys.due_sk(to_iso(grant.expires_at), grant.id)
         if not grant.expiring_notice_sent:
-            item["GSI3PK"] = keys.notice_gsi3pk(shard)
+            item["GSI3PK"] = keys.clock_queue_pk(clock, "NOTICE") if clock else keys.notice_gsi3pk(shard)
             item["GSI3SK"] = keys.due_sk(to_iso(grant.expires_at - notice_lead), grant.id)
     return _drop_none(item)
 
@@ -149,6 +152,7 @@ def item_to_grant(item: dict[str, Any]) -> GrantRecord:
         rolled_over_from=item.get("rolledOverFrom"),
         top_up_rule_id=item.get("topUpRuleId"),
         updated_by=actor_of(item, "updatedBy"),
+        test_clock_id=item.get("testClockId"),
     )
     # What it contributes to its balance aggregate as stored (a write adds the difference);
     # a grant written before the aggregates existed contributes nothing yet.
@@ -181,6 +185,7 @@ def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
             "context": entry.context or None,
             "grant": grant_attributes(entry.grant) if entry.grant is not None else None,
             "actor": entry.actor,
+            "testClockId": entry.test_clock_id,
             "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
             "GSI1SK": entry.id,
         }
@@ -203,6 +208,7 @@ def item_to_entry(item: dict[str, Any]) -> LedgerRecord:
         context=dict(item.get("context") or {}),
         grant=item_to_grant(item["grant"]) if item.get("grant") else None,
         actor=actor_of(item),
+        test_clock_id=item.get("testClockId"),
     )
 
 
@@ -224,6 +230,7 @@ def grant_notice_to_item(notice: GrantNotice) -> dict[str, Any]:
         "grant": grant_attributes(grant),
         "createdAt": to_iso(notice.created_at),
         "expiration": int((notice.created_at + GRANT_NOTICE_RETENTION).timestamp()),
+        "actor": notice.actor,
     }
 
 
@@ -482,3 +489,36 @@ def item_to_audit(item: dict[str, Any]) -> AuditRecord:
                        actor=actor_of(item), action=item["action"], resource_type=item["resourceType"],
                        resource_id=item["resourceId"], customer_id=item.get("customerId"), reason=item.get("reason"),
                        data=_plain(dict(item.get("data") or {})), sequence=item.get("sequence", ""))
+
+
+def test_clock_to_item(clock: TestClockRecord) -> dict[str, Any]:
+    at_work = clock.status in ("ADVANCING", "DELETING")
+    return _drop_none({
+        **keys.test_clock_key(clock.account_id, clock.id),
+        "entity": "TEST_CLOCK",
+        "id": clock.id,
+        "accountId": clock.account_id,
+        "name": clock.name,
+        "frozenTime": to_iso(clock.frozen_time),
+        "clockStatus": clock.status,
+        "targetTime": to_iso(clock.target_time),
+        "leaseUntil": to_iso(clock.lease_until),
+        "createdAt": to_iso(clock.created_at),
+        "updatedAt": to_iso(clock.updated_at),
+        "version": clock.version,
+        "GSI1PK": keys.account_test_clocks_gsi1pk(clock.account_id),
+        "GSI1SK": clock.id,
+        # Sparse: a clock at work, by when its worker's lease ends (the scheduled run resumes it).
+        "GSI2PK": keys.clocks_at_work_gsi2pk() if at_work else None,
+        "GSI2SK": keys.due_sk(to_iso(clock.lease_until or clock.updated_at), f"{clock.account_id}#{clock.id}")
+        if at_work else None,
+    })
+
+
+def item_to_test_clock(item: dict[str, Any]) -> TestClockRecord:
+    return TestClockRecord(
+        id=item["id"], account_id=item["accountId"], name=item["name"], frozen_time=_dt(item["frozenTime"]),
+        status=item["clockStatus"], created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]),
+        target_time=from_iso(item.get("targetTime")), lease_until=from_iso(item.get("leaseUntil")),
+        version=int(item.get("version", 0)),
+    )

@@ -249,3 +249,34 @@ def watch_ref_key(account_id: str, watch_id: str) -> dict[str, str]:
 
 def account_watches_gsi1pk(account_id: str, kind: str) -> str:
     return f"ACCT#{account_id}#{'ALERTS' if kind == 'ALERT' else 'TOPUPRULES'}"
+# ---- test clocks (`/test-clocks`, not in live mode)
+def test_clock_key(account_id: str, clock_id: str) -> dict[str, str]:
+    """The clock item; its customers' items share its partition (SK CUST#<id>)."""
+    return {"PK": f"ACCT#{account_id}#CLOCK#{clock_id}", "SK": "CLOCK"}
+
+
+def account_test_clocks_gsi1pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#CLOCKS"
+
+
+def clock_customer_key(account_id: str, clock_id: str, customer_id: str) -> dict[str, str]:
+    return {"PK": test_clock_key(account_id, clock_id)["PK"], "SK": f"{CUSTOMER_SK_PREFIX}{customer_id}"}
+
+
+CLOCK_MEMBER_SK = "CLOCK"
+
+
+def clock_member_key(account_id: str, customer_id: str) -> dict[str, str]:
+    """customer -> its test clock, in the customer's own partition (deleted with it)."""
+    return {"PK": customer_pk(account_id, customer_id), "SK": CLOCK_MEMBER_SK}
+
+
+def clock_queue_pk(clock_id: str, queue: str) -> str:
+    """A test clock's own due-work queue (EXPIRY, NOTICE on GSI2 / GSI3; SCHEDULE on GSI2): the
+    service-wide sweep never reads it, the clock's advance reads nothing else."""
+    return f"CLOCK#{clock_id}#{queue}"
+
+
+def clocks_at_work_gsi2pk() -> str:
+    """Clocks ADVANCING or DELETING (sparse): the scheduled run resumes one whose worker died."""
+    return "CLOCKWORK#0"

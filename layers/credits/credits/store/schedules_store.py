@@ -22,11 +22,18 @@ _PK_MARK = "#SCHEDULE#"
 # ====================================================================== mapping
 
 
+def _due_pk(schedule: ScheduleRecord) -> str:
+    """The due queue a schedule waits in: the service-wide one, or its test clock's own."""
+    if schedule.test_clock_id:
+        return keys.clock_queue_pk(schedule.test_clock_id, "SCHEDULE")
+    return keys.schedule_gsi2pk(keys.shard_of(schedule.id))
+
+
 def _due_keys(schedule: ScheduleRecord) -> dict[str, str]:
     """GSI2 keys: only ACTIVE schedules with a next period are in the due queue."""
     if schedule.status != "ACTIVE" or schedule.next_grant_at is None:
         return {}
-    return {"GSI2PK": keys.schedule_gsi2pk(keys.shard_of(schedule.id)),
+    return {"GSI2PK": _due_pk(schedule),
             "GSI2SK": keys.due_sk(to_iso(schedule.next_grant_at), schedule.id)}
 
 
@@ -52,6 +59,7 @@ def schedule_to_item(schedule: ScheduleRecord) -> dict[str, Any]:
         "rolloverMax": schedule.rollover_max,
         "actor": schedule.actor,
         "canceledBy": schedule.canceled_by,
+        "testClockId": schedule.test_clock_id,
         "GSI1PK": keys.account_schedules_gsi1pk(schedule.account_id),
         "GSI1SK": schedule.id,
         **_due_keys(schedule),
@@ -80,6 +88,7 @@ def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
         rollover_max=Decimal(item["rolloverMax"]) if item.get("rolloverMax") is not None else None,
         actor=actor_of(item),
         canceled_by=actor_of(item, "canceledBy"),
+        test_clock_id=item.get("testClockId"),
     )
 
 
@@ -106,8 +115,10 @@ def _account_and_id(pk: str) -> tuple[str, str]:
 
 
 class ScheduleStore:
-    def __init__(self, repo: DynamoRepository):
+    def __init__(self, repo: DynamoRepository, *, test_clock_id: str | None = None):
         self.repo = repo
+        # Set: `due` reads that test clock's own queue (its advance); None: the service-wide shards.
+        self.test_clock_id = test_clock_id
 
     @property
     def client(self):
@@ -143,10 +154,12 @@ class ScheduleStore:
         of the sparse GSI2 (never a Scan). The index is eventually consistent, so callers
         re-read each schedule before acting."""
         upper = keys.due_sk(to_iso(now), "\uffff")
-        for shard in range(keys.SHARDS):
+        queues = ([keys.clock_queue_pk(self.test_clock_id, "SCHEDULE")] if self.test_clock_id
+                  else [keys.schedule_gsi2pk(shard) for shard in range(keys.SHARDS)])
+        for queue in queues:
             kwargs = {"TableName": self.table, "IndexName": "GSI2",
                       "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK <= :upper",
-                      "ExpressionAttributeValues": to_wire({":pk": keys.schedule_gsi2pk(shard), ":upper": upper})}
+                      "ExpressionAttributeValues": to_wire({":pk": queue, ":upper": upper})}
             for item in self.repo._query_all(kwargs):
                 yield _account_and_id(item["PK"])
 
@@ -158,7 +171,7 @@ class ScheduleStore:
                                   ":active": "ACTIVE"}
         if next_at is not None:
             update = "SET nextIndex = :next, updatedAt = :now, nextGrantAt = :at, GSI2PK = :gpk, GSI2SK = :gsk"
-            values.update({":at": to_iso(next_at), ":gpk": keys.schedule_gsi2pk(keys.shard_of(schedule.id)),
+            values.update({":at": to_iso(next_at), ":gpk": _due_pk(schedule),
                            ":gsk": keys.due_sk(to_iso(next_at), schedule.id)})
         else:  # finished: out of the due queue
             update = "SET nextIndex = :next, updatedAt = :now REMOVE nextGrantAt, GSI2PK, GSI2SK"

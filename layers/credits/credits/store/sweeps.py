@@ -45,6 +45,7 @@ def notice_item(notice: Any) -> dict[str, Any]:
         "createdAt": to_iso(notice.created_at),
         "expiration": int((notice.expires_at + NOTICE_RETENTION).timestamp()),
         **({"actor": notice.actor} if notice.actor else {}),
+        **({"testClockId": notice.test_clock_id} if notice.test_clock_id else {}),
     }
 
 
@@ -63,6 +64,7 @@ def depletion_notice_item(notice: Any) -> dict[str, Any]:
         "createdAt": to_iso(notice.created_at),
         "expiration": int((notice.created_at + NOTICE_RETENTION).timestamp()),
         **({"actor": notice.actor} if notice.actor else {}),
+        **({"testClockId": notice.test_clock_id} if notice.test_clock_id else {}),
     }
 
 
@@ -71,11 +73,18 @@ class DynamoSweepStore:
 
     shards = keys.SHARDS
 
-    def __init__(self, repo: DynamoRepository):
+    def __init__(self, repo: DynamoRepository, *, test_clock_id: str | None = None):
         self.repo = repo
+        # Set: the sweep reads that test clock's own EXPIRY / NOTICE queues (one shard each): its
+        # advance. None: the service-wide shards, which hold no test clock's grants.
+        self.test_clock_id = test_clock_id
+        if test_clock_id:
+            self.shards = 1
 
     def due_keys(self, queue: str, shard: int, until: datetime, page_size: int = 100) -> Iterator[tuple[str, str]]:
         index, pk_attr, sk_attr, shard_pk = _QUEUES[queue]
+        if self.test_clock_id and queue != "UNFINISHED":
+            shard_pk = lambda _shard: keys.clock_queue_pk(self.test_clock_id, queue)  # noqa: E731
         kwargs: dict[str, Any] = {
             "TableName": self.repo.table,
             "IndexName": index,

@@ -153,7 +153,7 @@ def stripe_balance_summary() -> dict[str, Any]:
     grants = stripe_queries().customer_grants(account, customer)
     if grant_id is not None and not any(g.id == grant_id and view.is_visible(g) for g in grants):
         raise NotFound(f"No such credit grant: '{grant_id}'", field="filter[credit_grant]")
-    now = stripe_queries().clock()
+    now = stripe_queries().now_for(account, customer)
     return view.summary_object(customer, [g for g in grants if keep(g)], now, livemode=_livemode())
 
 

@@ -340,7 +340,7 @@ def grant_object(grant: GrantRecord, *, livemode: bool) -> dict[str, Any]:
         "metadata": dict(grant.metadata),
         "name": grant.name,
         "priority": grant.priority,
-        "test_clock": None,
+        "test_clock": grant.test_clock_id,
         "updated": to_unix(grant.updated_at),
         "voided_at": to_unix(grant.voided_at),
     }
@@ -373,7 +373,7 @@ def transaction_object(entry: LedgerRecord, grant: GrantRecord, *, livemode: boo
         "debit": debit,
         "effective_at": to_unix(effective),
         "livemode": livemode,
-        "test_clock": None,
+        "test_clock": grant.test_clock_id,
         "type": "credit" if credit is not None else "debit",
     }
 
