@@ -767,7 +767,7 @@ function clocksScreen(clockId) {
   const f = { name: field("Name", input({ maxlength: "100" })), frozenTime: field("Frozen time (UTC)", input({ placeholder: "2027-01-01T00:00:00Z" })) };
   const formError = h("p", { class: "form-error", role: "alert", hidden: true });
   const listWrap = h("div");
-  const form = h("form", { class: "filters", novalidate: true, "aria-label": "New test clock" }, f.name.wrap, f.frozenTime.wrap,
+  const form = h("form", { class: "filters write", novalidate: true, "aria-label": "New test clock" }, f.name.wrap, f.frozenTime.wrap,
     h("button", { type: "submit", class: "primary", text: "Create test clock" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -794,8 +794,8 @@ function clockScreen(clockId) {
   const attach = field("Customer id (with nothing yet)", input({ autocomplete: "off" }));
   const target = field("Advance to (UTC)", input({ placeholder: "2028-01-01T00:00:00Z" }));
   const formError = h("p", { class: "form-error", role: "alert", hidden: true });
-  const attachForm = h("form", { class: "filters", novalidate: true, "aria-label": "Attach a customer" }, attach.wrap, h("button", { type: "submit", text: "Attach" }));
-  const advanceForm = h("form", { class: "filters", novalidate: true, "aria-label": "Advance the clock" }, target.wrap, h("button", { type: "submit", class: "primary", text: "Advance" }));
+  const attachForm = h("form", { class: "filters write", novalidate: true, "aria-label": "Attach a customer" }, attach.wrap, h("button", { type: "submit", text: "Attach" }));
+  const advanceForm = h("form", { class: "filters write", novalidate: true, "aria-label": "Advance the clock" }, target.wrap, h("button", { type: "submit", class: "primary", text: "Advance" }));
   attachForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     try { await api.post(`/test-clocks/${enc(clockId)}/customers`, { customerId: attach.input.value.trim() }); attach.input.value = ""; load(); } catch (err) { showApiError(err, { customerId: attach }, formError); }
