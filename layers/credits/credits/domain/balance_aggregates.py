@@ -63,7 +63,8 @@ def window_of(grant: GrantRecord) -> str:
 
 def contribution(grant: GrantRecord | None) -> Contribution:
     """What `grant` (None: no grant, e.g. deleted or not yet created) adds to its aggregate."""
-    if grant is None or grant.voided_at is not None or grant.expired_at is not None:
+    # A grant awaiting payment is not usable (nor counted) until it is paid: it joins then.
+    if grant is None or grant.awaiting_payment or grant.voided_at is not None or grant.expired_at is not None:
         return {}
     window = window_of(grant)
     return {(AVAILABLE, window): grant.current_balance, (PENDING, window): grant.pending_amount,
