@@ -26,7 +26,8 @@ from tests.e2e.helpers import (
     usage,
 )
 
-ENTRY_FIELDS = {"id", "grantId", "customerId", "type", "amount", "balanceAfter", "invoiceId", "reason", "createdAt"}
+ENTRY_FIELDS = {"id", "grantId", "customerId", "type", "amount", "balanceAfter", "invoiceId", "reason", "createdAt",
+                "actor"}
 BALANCE_ROW_FIELDS = {"type", "currency", "metricId", "available", "pending", "expiringSoon", "grantCount"}
 
 

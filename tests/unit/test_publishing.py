@@ -55,6 +55,13 @@ def test_a_failing_publish_reports_exactly_that_record(settings_env, monkeypatch
             noted.extend(entries)
 
     monkeypatch.setattr(module, "customer_service", lambda: Directory())
+    audited = []
+
+    class Audit:
+        def note_change(self, old, new):
+            audited.append(new)
+
+    monkeypatch.setattr(module, "audit_service", lambda: Audit())
     records = every_event_record()
     voided_seq = next(r["dynamodb"]["SequenceNumber"] for r in records
                       if any(e.type == ev.VOIDED for e in events_from_stream_record(r)))
@@ -64,6 +71,7 @@ def test_a_failing_publish_reports_exactly_that_record(settings_env, monkeypatch
     # Every committed ledger entry also moved its customer forward in the directory.
     assert len(noted) == sum(1 for r in records if r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "LEDGER")
     assert noted and all(e.id.startswith("cbtxn_") for e in noted)
+    assert len(audited) >= len(records)  # every record went by the audit trail (a redelivery: again)
 
 
 class _FakeClient:
