@@ -21,7 +21,10 @@ def test_seed_001_story_through_the_console(page, stack, api):
     sign_in(page, stack)
     # The key is in this tab's session storage, not in the URL.
     assert API_KEY not in page.url
-    assert page.evaluate("() => Object.values(sessionStorage)") == [API_KEY]
+    stored = page.evaluate("() => ({...sessionStorage})")  # the key, and the key's name and scope (no secret)
+    assert stored["credits.console.apiKey"] == API_KEY
+    assert set(stored) == {"credits.console.apiKey", "credits.console.identity"}
+    assert API_KEY not in stored["credits.console.identity"]
 
     page.get_by_label("Customer id or prefix").fill(customer)
     page.get_by_role("button", name="Open customer").click()

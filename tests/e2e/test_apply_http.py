@@ -26,7 +26,7 @@ from tests.e2e.helpers import (
 
 APPLICATION_FIELDS = {
     "invoiceId", "customerId", "currency", "status", "subtotal", "creditsApplied", "totalDue", "lines",
-    "allocations", "createdAt", "updatedAt",
+    "allocations", "createdAt", "updatedAt", "actor",
 }
 LINE_FIELDS = {"lineId", "amount", "creditsApplied", "amountDue"}
 ALLOCATION_FIELDS = {"grantId", "type", "lineId", "units", "value"}

@@ -27,7 +27,7 @@ from tests.e2e.helpers import (
 )
 
 ENTRY_FIELDS = {"id", "grantId", "customerId", "type", "amount", "balanceAfter", "invoiceId", "lineId", "reason",
-                "createdAt"}
+                "createdAt", "actor"}
 BALANCE_ROW_FIELDS = {"type", "currency", "metricId", "available", "pending", "expiringSoon", "grantCount"}
 
 

@@ -82,6 +82,7 @@ def test_a_failing_publish_reports_exactly_that_record(settings_env, monkeypatch
     # Every committed ledger entry also moved its customer forward in the directory.
     assert len(noted) == sum(1 for r in records if r["dynamodb"]["NewImage"].get("entity", {}).get("S") == "LEDGER")
     assert noted and all(e.id.startswith("cbtxn_") for e in noted)
+    assert len(audited) >= len(records)  # every record went by the audit trail (a redelivery: again)
 
 
 class _FakeClient:
