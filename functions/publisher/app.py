@@ -25,7 +25,7 @@ def record_handler(record: DynamoDBRecord) -> int:
     image = inserted_image(record)  # read once: the directory and the events both need it
     customer_service().note_activity(ledger_entries_in(image))
     # A balance aggregate's change: the alerts it crossed (and the top-ups it calls for).
-    events = events_from_image(image) + balance_events(record, watch_service())
+    events = events_from_image(image) + balance_events(record, watch_service)
     if events and not all(publisher().publish(events)):
         raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")
     count("EventsPublished", len(events))
