@@ -120,7 +120,7 @@ class InMemoryRepository:
         with self._lock:
             return [g for (a, _), g in sorted(self.grants.items()) if a == account_id and g.customer_id == customer_id]
 
-    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str):
+    def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str, first_page: int = 16):
         from credits.services.balances import spendable_in_burn_order
 
         return iter(spendable_in_burn_order(self.customer_grants(account_id, customer_id), grant_type, scope))

@@ -28,7 +28,7 @@ def record_handler(record: DynamoDBRecord) -> int:
     customer_service().note_activity(ledger_entries_in(image))
     audit_service().note_change(old, new)  # the audit trail (GET /audit-events)
     # A balance aggregate's change: the alerts it crossed (and the top-ups it calls for).
-    events = events_from_image(image) + balance_events(record, watch_service())
+    events = events_from_image(image) + balance_events(record, watch_service)
     if events and not all(publisher().publish(events)):
         raise PublishFailed(f"events of stream record {record.dynamodb.sequence_number} were not all published")
     count("EventsPublished", len(events))

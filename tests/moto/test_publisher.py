@@ -67,8 +67,9 @@ def test_every_event_type_reaches_the_bus(aws):
     expected = {e.id: json.loads(e.model_dump_json()) for r in records for e in events_from_stream_record(r)}
     assert {e["detail"]["id"]: e["detail"] for e in received} == expected
     # 9 from v1's entries and notices; issue 15 adds adjusted, voided + refund_requested (a refunding
-    # void), invoice_requested (a grant awaiting payment) and voided (its payment failed).
-    assert len(received) == len(expected) == 14
+    # void), invoice_requested (a grant awaiting payment) and voided (its payment failed); issue 20
+    # the top-up sample's topped_up.
+    assert len(received) == len(expected) == 15
 
 
 def test_redelivered_records_publish_the_same_ids(aws):

@@ -38,7 +38,8 @@ def _images(record: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
 
 def balance_events(record: Any, watches) -> list[BaseEvent]:
     """The alert events of a balance aggregate's stream record (none for any other item);
-    `watches` is the WatchService (it also makes the top-ups the record crosses)."""
+    `watches` builds the WatchService (only for an aggregate's record; it also makes the top-ups
+    the record crosses)."""
     old, new = _images(record)
     if not new or new.get("entity") != "BALANCE" or "accountId" not in new:
         return []
@@ -48,7 +49,7 @@ def balance_events(record: Any, watches) -> list[BaseEvent]:
     after_buckets = item_to_buckets(new)
     before_when = from_iso((old or {}).get("updatedAt")) or when
     before = aggregates.available_at(item_to_buckets(old), before_when)
-    crossed = watches.on_balance_change(new["accountId"], new["customerId"], key, after_buckets, version, when)
+    crossed = watches().on_balance_change(new["accountId"], new["customerId"], key, after_buckets, version, when)
     events: list[BaseEvent] = []
     for watch, direction, after in crossed:
         name = BALANCE_LOW if direction == "balance_low" else BALANCE_RECOVERED

@@ -19,16 +19,19 @@ class BalanceReader:
     """One balance of a customer (a CASH currency or a USAGE metric): its spendable grants in
     burn-down order, read a page at a time, only as far as the caller needs."""
 
-    def __init__(self, repo, account_id: str, customer_id: str, grant_type: str, scope: str):
+    def __init__(self, repo, account_id: str, customer_id: str, grant_type: str, scope: str,
+                 first_page: int | None = None):
         self.grant_type, self.scope = grant_type, scope
         self.key = (grant_type, scope if grant_type == "CASH" else None, scope if grant_type == "USAGE" else None)
-        self._source = repo.burn_candidates(account_id, customer_id, grant_type, scope)
+        # A consumption usually needs one grant: it asks for a smaller first page.
+        self._source = (repo.burn_candidates(account_id, customer_id, grant_type, scope) if first_page is None
+                        else repo.burn_candidates(account_id, customer_id, grant_type, scope, first_page=first_page))
         self.read: list[GrantRecord] = []
         self.exhausted = False
         # A grant whose place in the order changed (a PATCH of priority or expiry) between two
         # pages can come again: what was read is then not one moment's order.
         self.moved = False
-        self._page = BURN_PAGE
+        self._page = first_page or BURN_PAGE
 
     def read_more(self) -> None:
         """The next page; pages double (as the store's do), so n grants take O(log n) reads."""

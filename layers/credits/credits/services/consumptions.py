@@ -54,6 +54,8 @@ from credits.services.retry import backoff
 
 _BUSY = "credits are being changed by other requests; retry"
 _EXPIRING = timedelta(days=30)
+# Grants read first from a balance (LSI1 page): a consumption is small, one grant usually covers it.
+FIRST_PAGE = 2
 
 
 def new_consumption_id() -> str:
@@ -94,7 +96,8 @@ class ConsumptionService:
 
     def _commit(self, account_id: str, item: ConsumptionInput, digest: str) -> ConsumptionRecord:
         now = now_for(self.clock, account_id, item.customer_id)  # a test clock's customer: its clock's time
-        balances = [BalanceReader(self.repo, account_id, item.customer_id, t, s) for t, s in item.balances()]
+        balances = [BalanceReader(self.repo, account_id, item.customer_id, t, s, first_page=FIRST_PAGE)
+                    for t, s in item.balances()]
         allocations = within_limit(plan_reading([item.line()], balances, item.burn_currency, now))
         if any(b.moved for b in balances):
             raise ConcurrentUpdate("a grant moved in the burn-down order while it was read")
