@@ -77,8 +77,19 @@ def resources(stack, keys) -> dict[str, str]:
         "name": "Monthly", "type": "CASH", "amount": "5.00", "currency": "USD"}})
     rate = call("POST", "/tax-rates", json={"name": "VAT", "percentage": "20"})
     txn = call("GET", "/v1/billing/credit_balance_transactions", params={"customer": customer})["data"][0]["id"]
+    consumption = call("POST", "/credit-consumptions", json={"eventId": f"use_{customer}", "customerId": customer,
+                                                             "currency": "USD", "amount": "1.00"})
+    alert = call("POST", "/credit-balance-alerts", json={"customerId": customer, "type": "CASH", "currency": "USD",
+                                                         "threshold": "5.00"})
+    rule = call("POST", "/credit-top-up-rules", json={"customerId": customer, "type": "CASH", "currency": "USD",
+                                                      "threshold": "5.00", "maxPerMonth": 1, "grant": {
+                                                          "name": "Top-up", "type": "CASH", "amount": "10.00",
+                                                          "currency": "USD", "category": "PROMOTIONAL"}})
+    clock = call("POST", "/test-clocks", json={"name": "scopes", "frozenTime": "2027-01-01T00:00:00Z"})
     return {"grantId": grant["id"], "invoiceId": invoice, "scheduleId": schedule["id"], "taxRateId": rate["id"],
-            "keyId": keys["read"][0], "customerId": customer, "id": grant["id"], "txn": txn}
+            "keyId": keys["read"][0], "customerId": customer, "id": grant["id"], "txn": txn,
+            "eventId": consumption["eventId"], "metricId": "api_calls", "testClockId": clock["id"],
+            "alert": alert["id"], "rule": rule["id"]}
 
 
 # Query strings some reads need to answer 200 (a new read that needs one fails here until added).
@@ -94,6 +105,10 @@ def _read_params(path: str, ids: dict[str, str]) -> dict[str, str]:
 def _fill(path: str, ids: dict[str, str], *, real: bool) -> str:
     if path == "/v1/billing/credit_balance_transactions/{id}":
         return path.replace("{id}", ids["txn"] if real else "cbtxn_missing")
+    # `{id}` names a grant on /v1, an alert or a top-up rule on their own routes.
+    for prefix, name in (("/credit-balance-alerts/", "alert"), ("/credit-top-up-rules/", "rule")):
+        if path.startswith(prefix):
+            return path.replace("{id}", ids[name] if real else f"missing_{name}")
     for name, value in ids.items():
         path = path.replace("{" + name + "}", value if real else f"missing_{name}")
     return path

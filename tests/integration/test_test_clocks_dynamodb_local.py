@@ -56,6 +56,8 @@ ROLLOVER_SUPPORTED = "rollover" in CreateScheduleRequest.model_fields
 
 
 def schedule_body(customer: str, **overrides) -> CreateScheduleRequest:
+    """A monthly allowance (with rollover capped at 5.00 when rollover exists, unless `rollover=None`:
+    the tests of an advance's mechanics count period grants only)."""
     body = {"customerId": customer, "interval": "MONTH", "startAt": "2027-01-15T00:00:00Z", "expireAfterIntervals": 1,
             "grant": {"name": "Monthly allowance", "type": "CASH", "amount": "10.00", "currency": "USD",
                       "category": "PROMOTIONAL"}, **overrides}
@@ -171,7 +173,7 @@ def test_the_service_wide_sweep_never_sees_a_clocks_grants(clocks):
 def test_two_advances_at_once_one_runs_the_other_is_409(clocks):
     clock = new_clock(clocks)
     clocks.attach(ACCOUNT, clock.id, "cus_clock")
-    container.schedule_service().create(ACCOUNT, schedule_body("cus_clock"))
+    container.schedule_service().create(ACCOUNT, schedule_body("cus_clock", rollover=None))
     first_is_running, second_answered = threading.Event(), threading.Event()
     inner = clocks.run_due
 
@@ -202,7 +204,7 @@ def test_two_advances_at_once_one_runs_the_other_is_409(clocks):
 def test_an_advance_cut_short_resumes_where_it_stopped_and_grants_no_period_twice(clocks):
     clock = new_clock(clocks)
     clocks.attach(ACCOUNT, clock.id, "cus_clock")
-    container.schedule_service().create(ACCOUNT, schedule_body("cus_clock", interval="WEEK"))
+    container.schedule_service().create(ACCOUNT, schedule_body("cus_clock", interval="WEEK", rollover=None))
     handed_over = []
     calls = {"n": 0}
     inner = clocks.run_due
@@ -231,7 +233,7 @@ def test_an_advance_cut_short_resumes_where_it_stopped_and_grants_no_period_twic
 def test_a_long_advance_is_handed_over_and_finished_by_the_worker(clocks):
     clock = new_clock(clocks)
     clocks.attach(ACCOUNT, clock.id, "cus_clock")
-    container.schedule_service().create(ACCOUNT, schedule_body("cus_clock", interval="DAY"))
+    container.schedule_service().create(ACCOUNT, schedule_body("cus_clock", interval="DAY", rollover=None))
     handed_over = []
     quick = TestClockService(clocks.store, clocks.run_due, kick=handed_over.append)
     answer = quick.advance(ACCOUNT, clock.id, AdvanceTestClockRequest(frozenTime="2027-03-01T00:00:00Z"),
@@ -345,7 +347,7 @@ def test_an_advance_stopped_by_its_deadline_mid_step_loses_and_doubles_nothing(c
     clock = new_clock(clocks)
     for n in range(3):
         clocks.attach(ACCOUNT, clock.id, f"cus_{n}")
-        container.schedule_service().create(ACCOUNT, schedule_body(f"cus_{n}", interval="DAY", startAt=iso(T0)))
+        container.schedule_service().create(ACCOUNT, schedule_body(f"cus_{n}", interval="DAY", startAt=iso(T0), rollover=None))
     handed_over = []
     hurried = TestClockService(clocks.store, clocks.run_due, kick=handed_over.append)
     # Each round has a second: long enough for a write or more however loaded the machine, far too

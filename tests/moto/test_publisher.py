@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from local.template import create_table
 from tests.unit.event_samples import every_event_record, grant_item, ledger_items, stream_record
-from tests.unit.test_publishing import STREAM_TYPES, load_publisher_handler
+from tests.unit.test_publishing import LEDGER_STREAM_TYPES, load_publisher_handler
 
 
 @pytest.fixture
@@ -62,14 +62,14 @@ def test_every_event_type_reaches_the_bus(aws):
     response = load_publisher_handler().lambda_handler({"Records": records}, None)
     assert response == {"batchItemFailures": []}
     received = _drain(sqs, url)
-    assert {e["detail-type"] for e in received} == STREAM_TYPES
+    assert {e["detail-type"] for e in received} == LEDGER_STREAM_TYPES
     assert all(e["source"] == "credits.service" for e in received)
     expected = {e.id: json.loads(e.model_dump_json()) for r in records for e in events_from_stream_record(r)}
     assert {e["detail"]["id"]: e["detail"] for e in received} == expected
     # 9 from v1's entries and notices; issue 15 adds adjusted, voided + refund_requested (a refunding
     # void), invoice_requested (a grant awaiting payment) and voided (its payment failed); issue 20
-    # the top-up sample's topped_up.
-    assert len(received) == len(expected) == 15
+    # the top-up sample's granted, invoice_requested and topped_up.
+    assert len(received) == len(expected) == 17
 
 
 def test_redelivered_records_publish_the_same_ids(aws):
