@@ -76,7 +76,8 @@ def test_grant_form_and_void_dialog_by_keyboard_only(page, stack, api):
     assert grant["expiryDate"] is not None
 
     void = "button[aria-label='Void Keyboard credit']"
-    tab_to(page, void)
+    expect(page.locator(void)).to_be_visible()  # the grants table re-renders after the balances
+    tab_to(page, void, limit=120)  # the nav grew (test clocks, API keys) and the history a column
     page.keyboard.press("Enter")
     vdialog = page.get_by_role("dialog", name="Void Keyboard credit")
     expect(vdialog).to_be_visible()

@@ -55,10 +55,12 @@ def test_alert_fires_once_per_crossing(api, webhook_receiver):
     consume(api, customer, metricId="api_calls", quantity="6")  # 10 -> 4: crosses
     consume(api, customer, metricId="api_calls", quantity="1")  # 4 -> 3: no crossing
     low = "account.credits.balance_low"
-    webhook_receiver.wait_for(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == low)
+    webhook_receiver.wait_for(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == low,
+                              timeout=60)
     create(api, usage(customer, "5"))  # 3 -> 8: recovers
     recovered = "account.credits.balance_recovered"
-    event = webhook_receiver.wait_for(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == recovered)
+    event = webhook_receiver.wait_for(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == recovered,
+                                      timeout=60)
     assert event["detail"]["data"]["balanceBefore"] == "3" and event["detail"]["data"]["balanceAfter"] == "8"
     assert "GRANTED" in event["detail"]["data"]["write"]["types"]
     api("POST", f"/credit-grants/{grant['id']}/void", json={"reason": "test"})  # 8 -> 5: not below 5
@@ -99,7 +101,8 @@ def test_one_top_up_per_crossing_under_20_concurrent_consumptions(api, webhook_r
     with ThreadPoolExecutor(max_workers=20) as pool:
         list(pool.map(lambda _: consume(api, customer, currency="USD", amount="0.30"), range(20)))  # 10.00 -> 4.00
     topped = "account.credits.topped_up"
-    webhook_receiver.wait_for(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == topped)
+    webhook_receiver.wait_for(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == topped,
+                              timeout=60)
     time.sleep(1.5)
     grants = list_all(api, "/credit-grants", customerId=customer)
     top_ups = [g for g in grants if g.get("topUpRuleId") == rule["id"]]
