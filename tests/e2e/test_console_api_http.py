@@ -45,13 +45,22 @@ def test_customers_most_recent_activity_first_with_balances_and_prefix(api):
     moved = _grant(api, first, "1.00")
     _directory_shows(api, prefix, lambda b: any(c["customerId"] == first and c["lastActivityAt"] >= moved["createdAt"]
                                                   and c["grantCount"] == 2 for c in b["items"]))
-    order, after = [], None
-    while len(order) < 2:
-        page = api("GET", "/customers", params={"limit": 100, **({"after": after} if after else {})}).json()
-        order += [c for c in page["items"] if c["customerId"] in (first, second)]
-        after = page["pagination"]["after"]
-        if not after:
-            break
+    def both_in_list_order():
+        order, after = [], None
+        while len(order) < 2:
+            page = api("GET", "/customers", params={"limit": 100, **({"after": after} if after else {})}).json()
+            order += [c for c in page["items"] if c["customerId"] in (first, second)]
+            after = page["pagination"]["after"]
+            if not after:
+                break
+        return order, page
+
+    # The unfiltered list reads an index (eventually consistent on AWS): look again for a while.
+    deadline = time.monotonic() + 30
+    order, page = both_in_list_order()
+    while [c["customerId"] for c in order] != [first, second] and time.monotonic() < deadline:
+        time.sleep(0.5)
+        order, page = both_in_list_order()
     assert [c["customerId"] for c in order] == [first, second]
     assert order[0]["lastActivityAt"] >= order[1]["lastActivityAt"]
     stamps = [c["lastActivityAt"] for c in page["items"]]
