@@ -343,3 +343,20 @@ def get_key(key: dict[str, str]) -> dict[str, Any]:
     from credits.store.client import to_wire
 
     return {"TableName": TABLE, "Key": to_wire(key), "ConsistentRead": True}
+
+
+def shard_queries(account: str, *, per_shard: int) -> list[dict[str, Any]]:
+    """The raw Queries of an account-wide grant list page: one per GSI1 shard, newest first."""
+    from credits.store import keys
+
+    return [{"TableName": TABLE, "IndexName": "GSI1", "ScanIndexForward": False, "Limit": per_shard,
+             "KeyConditionExpression": "GSI1PK = :pk", "ExpressionAttributeValues": {":pk": {"S": pk}}}
+            for pk in keys.account_grants_gsi1pks(account)]
+
+
+_SHARD_POOL = ThreadPoolExecutor(max_workers=16)
+
+
+def run_all(client: Any, queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The shards' Queries at once, as the service sends them (store/sharded.py)."""
+    return list(_SHARD_POOL.map(lambda kwargs: client.query(**kwargs), queries))

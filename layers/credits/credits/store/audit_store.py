@@ -3,9 +3,9 @@
 Each audit event is an item written by the publisher from the table stream (so every write path
 is audited without code of its own, and an event exists only for a committed write):
 PK `ACCT#<a>#AUDIT#<resourceId>`, SK `<occurredAt>#<sequence>` (one resource's history: a
-strongly consistent Query), with GSI1PK `ACCT#<a>#AUDIT` and GSI1SK the SK (the account's
-trail, newest first: a descending Query). Written once (a redelivered stream record finds it),
-in one transaction with the account's and the resource's counts (totalResultSize)."""
+strongly consistent Query), with GSI1PK `ACCT#<a>#AUDIT#<shard>` and GSI1SK the SK (the
+account's trail, newest first: the shards merged). Written once (a redelivered stream record finds
+it), in one transaction with the resource's count and a shard of the account's (totalResultSize)."""
 
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ class DynamoAuditStore:
         """Store the event once; False when a redelivery finds it stored."""
         count = {"UpdateExpression": "ADD #total :one", "ExpressionAttributeNames": {"#total": "total"},
                  "ExpressionAttributeValues": to_wire({":one": 1})}
+        item = mapping.audit_to_item(record)
         operations: list[dict[str, Any]] = [
-            self.repo._put(mapping.audit_to_item(record), "attribute_not_exists(PK)"),
-            {"Update": {"TableName": self.repo.table, "Key": to_wire(keys.audit_count_key(record.account_id)), **count}},
+            self.repo._put(item, "attribute_not_exists(PK)"),
+            {"Update": {"TableName": self.repo.table,
+                        "Key": to_wire(keys.account_audit_count_key(record.account_id, item["SK"])), **count}},
             {"Update": {"TableName": self.repo.table,
                         "Key": to_wire(keys.audit_count_key(record.account_id, record.resource_id)), **count}},
         ]
@@ -51,22 +53,12 @@ class DynamoAuditStore:
 
     def list(self, account_id: str, *, resource_id: str | None, actor_id: str | None, actor_type: str | None,
              start: datetime | None, end: datetime | None, limit: int, after: str | None, before: str | None) -> Page:
-        """Newest first. One Query per page: the resource's partition, or the account's (GSI1);
-        the time window is the key range; an actor filter is a FilterExpression (it may read on
-        for a full page)."""
+        """Newest first. The resource's partition (one Query per page), or the account's trail
+        (GSI1, its shards merged: store/sharded.py); the time window is the key range; an actor
+        filter is a FilterExpression (it may read on for a full page)."""
         low = keys.audit_sk(to_iso(start), "") if start else "0"
         high = keys.audit_sk(to_iso(end), "") if end else "~"
-        values: dict[str, Any] = {":low": low, ":high": high}
-        if resource_id is not None:
-            values[":pk"] = keys.resource_audit_pk(account_id, resource_id)
-            base: dict[str, Any] = {"TableName": self.repo.table, "ConsistentRead": True,
-                                    "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high"}
-            key_attrs: tuple[str, ...] = ("PK", "SK")
-        else:
-            values[":pk"] = keys.account_audit_gsi1pk(account_id)
-            base = {"TableName": self.repo.table, "IndexName": "GSI1",
-                    "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK BETWEEN :low AND :high"}
-            key_attrs = ("GSI1PK", "GSI1SK", "PK", "SK")
+        values: dict[str, Any] = {}
         filters = []
         if actor_id is not None:
             filters.append("actorId = :actorId")
@@ -74,13 +66,23 @@ class DynamoAuditStore:
         if actor_type is not None:
             filters.append("actorType = :actorType")
             values[":actorType"] = actor_type
+        counted = None if filters or start or end else (lambda: self._counted(account_id, resource_id))
+        if resource_id is None:
+            return self.repo.sharded_page("audit", keys.account_audit_gsi1pks(account_id), low=low, high=high,
+                                          limit=limit, after=after, before=before, account_id=account_id,
+                                          mapper=mapping.item_to_audit, newest_first=True, filters=filters,
+                                          values=values, total=counted)
+        values.update({":pk": keys.resource_audit_pk(account_id, resource_id), ":low": low, ":high": high})
+        base: dict[str, Any] = {"TableName": self.repo.table, "ConsistentRead": True,
+                                "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high"}
         if filters:
             base["FilterExpression"] = " AND ".join(filters)
         base["ExpressionAttributeValues"] = to_wire(values)
-        counted = None if filters or start or end else (lambda: self._counted(account_id, resource_id))
-        return self.repo._page(base, key_attrs, limit, after, before, account_id, mapping.item_to_audit,
+        return self.repo._page(base, ("PK", "SK"), limit, after, before, account_id, mapping.item_to_audit,
                                newest_first=True, total=counted)
 
     def _counted(self, account_id: str, resource_id: str | None) -> int:
-        item = self.repo._get(keys.audit_count_key(account_id, resource_id))
-        return int(item.get("total", 0)) if item else 0
+        if resource_id is not None:
+            item = self.repo._get(keys.audit_count_key(account_id, resource_id))
+            return int(item.get("total", 0)) if item else 0
+        return sum(int(item.get("total", 0)) for item in self.repo.batch_get(keys.account_audit_count_keys(account_id)))

@@ -4,9 +4,9 @@ path), read by GET /customers.
 
 Key design (README "Key design"): one item per customer that ever had a ledger entry,
 PK `ACCT#<a>#CUSTOMERS`, SK `CUST#<customerId>` (base table: `customerIdPrefix` is a
-begins_with Query on SK, in id order), with GSI1PK `ACCT#<a>#CUSTOMERS` and GSI1SK
-`<id of its latest ledger entry>#<customerId>` (GSI1, newest activity first: a Query, never a
-Scan; ULIDs order writes to the millisecond, where lastActivityAt's seconds would tie)."""
+begins_with Query on SK, in id order), with GSI1PK `ACCT#<a>#CUSTOMERS#<shard of the customer>` and GSI1SK
+`<id of its latest ledger entry>#<customerId>` (GSI1, newest activity first: the shards merged
+by GSI1SK, never a Scan; ULIDs order writes to the millisecond, where lastActivityAt's seconds would tie)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class DynamoCustomerDirectory:
                     ConditionExpression="attribute_not_exists(lastEntryId) OR lastEntryId < :id",
                     ExpressionAttributeValues=to_wire({
                         ":e": "CUSTOMER", ":a": account_id, ":c": customer_id, ":t": at, ":id": entry.id,
-                        ":g": keys.customers_pk(account_id), ":s": keys.customer_activity_sk(entry.id, customer_id)}),
+                        ":g": keys.customers_gsi1pk(account_id, customer_id), ":s": keys.customer_activity_sk(entry.id, customer_id)}),
                 )
             except client.exceptions.ConditionalCheckFailedException:
                 pass
@@ -55,7 +55,7 @@ class DynamoCustomerDirectory:
                                                           ":sk": f"{keys.CUSTOMER_SK_PREFIX}{prefix}"})}
             return self.repo._page(base, ("PK", "SK"), limit, after, before, account_id,
                                    mapping.item_to_customer_entry, newest_first=False)
-        base = {"TableName": self.repo.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
-                "ExpressionAttributeValues": to_wire({":pk": keys.customers_pk(account_id)})}
-        return self.repo._page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,
-                               mapping.item_to_customer_entry, newest_first=True)
+        # GSI1SK starts with the latest entry's id (`cbtxn_…`).
+        return self.repo.sharded_page("customers", keys.customers_gsi1pks(account_id), low="cbtxn_",
+                                      high="cbtxn_\uffff", limit=limit, after=after, before=before,
+                                      account_id=account_id, mapper=mapping.item_to_customer_entry, newest_first=True)

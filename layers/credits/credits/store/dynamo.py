@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import threading
 import time
@@ -22,7 +23,7 @@ from credits.domain.report_rules import Totals
 from credits.services.ports import GrantQuery, LedgerQuery
 from credits.settings import Settings
 from credits.store import items as mapping
-from credits.store import keys
+from credits.store import keys, sharded
 from credits.store.client import from_wire, make_client, to_wire
 
 _CLIENT_LOCK = threading.Lock()
@@ -303,15 +304,10 @@ class DynamoRepository:
 
     def list_grants(self, account_id: str, query: GrantQuery, now: datetime) -> Page:
         values: dict[str, Any] = {}
+        base: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
+                                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)"}
         if query.customer_id:
-            base = {"TableName": self.table, "ConsistentRead": True,
-                    "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)"}
             values.update({":pk": keys.customer_pk(account_id, query.customer_id), ":sk": keys.GRANT_SK_PREFIX})
-            key_attrs = ("PK", "SK")
-        else:
-            base = {"TableName": self.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk"}
-            values[":pk"] = keys.account_grants_gsi1pk(account_id)
-            key_attrs = ("GSI1PK", "GSI1SK", "PK", "SK")
         filters, names = [], {}
         for attr, value in (("grantType", query.type), ("currency", query.currency), ("metricId", query.metric_id)):
             if value is not None:
@@ -325,17 +321,22 @@ class DynamoRepository:
                 values[":now"] = to_iso(now)
             if ":zero" in expression:
                 values[":zero"] = Decimal(0)
+        if not query.customer_id:
+            # Account-wide: the grant counters answer totalResultSize, unless a status (which
+            # depends on the instant of the read) filters: then only a count can tell.
+            counted = None if query.status else (lambda: self._counted_grants(account_id, query))
+            return self.sharded_page("grants", keys.account_grants_gsi1pks(account_id), low="cg_", high="cg_\uffff",
+                                     limit=query.limit, after=query.after, before=query.before, account_id=account_id,
+                                     mapper=mapping.item_to_grant, newest_first=True, filters=filters, names=names,
+                                     values=values, total=counted)
         if filters:
             base["FilterExpression"] = " AND ".join(filters)
         if names:
             base["ExpressionAttributeNames"] = names
         base["ExpressionAttributeValues"] = to_wire(values)
-        # Account-wide: from the counters. A customer's grants are counted in its own partition
-        # (its size, not the table's), and a status depends on the instant of the read, so only a
-        # count can tell how many match it.
-        counted = None if query.status or query.customer_id else (lambda: self._counted_grants(account_id, query))
-        return self._page(base, key_attrs, query.limit, query.after, query.before, account_id,
-                          mapping.item_to_grant, newest_first=True, total=counted)
+        # A customer's grants are counted in its own partition (its size, not the table's).
+        return self._page(base, ("PK", "SK"), query.limit, query.after, query.before, account_id,
+                          mapping.item_to_grant, newest_first=True)
 
     def _counted_grants(self, account_id: str, query: GrantQuery) -> int:
         """How many of the account's grants match the type / currency / metric filters, from the
@@ -426,12 +427,11 @@ class DynamoRepository:
                       "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
                       "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                             ":low": keys.ledger_sk(low), ":high": keys.ledger_sk(high)})}
+            items: Iterable[dict[str, Any]] = self._query_all(kwargs)
         else:
-            kwargs = {"TableName": self.table, "IndexName": "GSI1",
-                      "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK BETWEEN :low AND :high",
-                      "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id),
-                                                            ":low": low, ":high": high})}
-        entries = (mapping.item_to_entry(item) for item in self._query_all(kwargs))
+            items = sharded.merged(self.client, table=self.table, partition_keys=keys.account_ledger_gsi1pks(account_id),
+                                   low=low, high=high, descending=False, page_hint=sharded.MAX_PAGE)
+        entries = (mapping.item_to_entry(item) for item in items)
         return sorted((e for e in entries if (start is None or e.created_at >= start) and e.created_at < end),
                       key=lambda e: (e.created_at, e.id))
 
@@ -462,17 +462,18 @@ class DynamoRepository:
                       "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                       "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                             ":sk": keys.LEDGER_SK_PREFIX})}
+            items = [from_wire(i) for i in self.client.query(**kwargs).get("Items", [])]
         else:
-            kwargs = {"TableName": self.table, "IndexName": "GSI1", "Limit": 1,
-                      "KeyConditionExpression": "GSI1PK = :pk",
-                      "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id)})}
-        items = self.client.query(**kwargs).get("Items", [])
-        return mapping.item_to_entry(from_wire(items[0])).created_at - _ID_AFTER_INSTANT if items else None
+            items = list(itertools.islice(sharded.merged(
+                self.client, table=self.table, partition_keys=keys.account_ledger_gsi1pks(account_id),
+                low="cbtxn_", high="cbtxn_\uffff", descending=False, page_hint=1), 1))
+        return mapping.item_to_entry(items[0]).created_at - _ID_AFTER_INSTANT if items else None
 
     def find_entry(self, account_id: str, entry_id: str) -> LedgerRecord | None:
         kwargs = {"TableName": self.table, "IndexName": "GSI1",
                   "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK = :sk",
-                  "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id), ":sk": entry_id})}
+                  "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id, entry_id),
+                                                        ":sk": entry_id})}
         for item in self._query_all(kwargs):
             return mapping.item_to_entry(item)
         return None
@@ -489,7 +490,7 @@ class DynamoRepository:
         kwargs["ScanIndexForward"] = (not newest_first) != backwards
         if cursor is not None:
             kwargs["ExclusiveStartKey"] = to_wire(self._decode_cursor(cursor, account_id, "before" if backwards else "after",
-                                                                      key_attrs, base))
+                                                                      key_attrs, _scope(base)))
         try:
             found, more = query_page(self.client, kwargs, limit)
         except self.client.exceptions.ClientError as exc:
@@ -509,6 +510,29 @@ class DynamoRepository:
         next_before = self._encode_cursor(found[0], key_attrs, account_id, scope) if found and has_before else None
         return Page(items=[mapper(i) for i in found], after=next_after, before=next_before,
                     total=total() if total is not None else self._count(base))
+
+    def sharded_page(self, listing: str, partition_keys: list[str], *, low: str, high: str, limit: int,
+                     after: str | None, before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any],
+                     newest_first: bool, filters: list[str] | None = None, names: dict[str, str] | None = None,
+                     values: dict[str, Any] | None = None, total: Callable[[], int] | None = None) -> Page:
+        """Cursor paging over an account-wide list written in shards (store/sharded.py): the
+        cursor is the GSI1SK of the page's edge item, a position in every shard at once."""
+        backwards = before is not None
+        cursor = before if backwards else after
+        field = "before" if backwards else "after"
+        scope = hashlib.sha256(f"GSI1|{listing}|{partition_keys[0]}".encode()).hexdigest()[:16]
+        position = self._decode_cursor(cursor, account_id, field, ("GSI1SK",), scope)["GSI1SK"] if cursor else None
+        query: dict[str, Any] = {"filter_expression": " AND ".join(filters) if filters else None,
+                                 "names": names or None, "values": values or None}
+        found, more = sharded.merged_page(self.client, table=self.table, partition_keys=partition_keys, low=low,
+                                          high=high, limit=limit, cursor=position, backwards=backwards,
+                                          newest_first=newest_first, **query)
+        has_before, has_after = (more, True) if backwards else (cursor is not None, more)
+        next_after = self._encode_cursor(found[-1], ("GSI1SK",), account_id, scope) if found and has_after else None
+        next_before = self._encode_cursor(found[0], ("GSI1SK",), account_id, scope) if found and has_before else None
+        counted = total() if total is not None else sharded.merged_count(
+            self.client, table=self.table, partition_keys=partition_keys, low=low, high=high, **query)
+        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before, total=counted)
 
     def _count(self, base: dict[str, Any]) -> int:
         kwargs = {**base, "Select": "COUNT"}
@@ -530,7 +554,7 @@ class DynamoRepository:
         return base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + self._sign(payload)
 
     def _decode_cursor(self, cursor: str, account_id: str, field: str, key_attrs: tuple[str, ...],
-                       base: dict[str, Any]) -> dict[str, str]:
+                       scope: str) -> dict[str, str]:
         try:
             body, signature = cursor.split(".", 1)
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
@@ -538,7 +562,7 @@ class DynamoRepository:
                 raise ValueError("bad signature")
             data = json.loads(payload)
             # A cursor only continues the listing it came from (same account, index and partition).
-            if data["a"] != account_id or data.get("s") != _scope(base) or not isinstance(data["k"], dict) \
+            if data["a"] != account_id or data.get("s") != scope or not isinstance(data["k"], dict) \
                     or set(data["k"]) != set(key_attrs):
                 raise ValueError("another listing's cursor")
             return {str(k): str(v) for k, v in data["k"].items()}

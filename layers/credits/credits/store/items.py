@@ -85,7 +85,7 @@ def grant_to_item(grant: GrantRecord, *, notice_lead: timedelta) -> dict[str, An
         "SK": keys.grant_sk(grant.id),
         "entity": "GRANT",
         **grant_attributes(grant),
-        "GSI1PK": keys.account_grants_gsi1pk(grant.account_id),
+        "GSI1PK": keys.account_grants_gsi1pk(grant.account_id, grant.id),
         "GSI1SK": grant.id,
         # Its contribution is in its balance aggregate (written since the aggregates exist).
         "aggregated": True,
@@ -186,7 +186,7 @@ def entry_to_item(entry: LedgerRecord) -> dict[str, Any]:
             "grant": grant_attributes(entry.grant) if entry.grant is not None else None,
             "actor": entry.actor,
             "testClockId": entry.test_clock_id,
-            "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id),
+            "GSI1PK": keys.account_ledger_gsi1pk(entry.account_id, entry.id),
             "GSI1SK": entry.id,
         }
     )
@@ -480,7 +480,7 @@ def audit_to_item(record: AuditRecord) -> dict[str, Any]:
         "action": record.action, "resourceType": record.resource_type, "resourceId": record.resource_id,
         "customerId": record.customer_id, "reason": record.reason, "data": record.data or None,
         "sequence": record.sequence,
-        "GSI1PK": keys.account_audit_gsi1pk(record.account_id), "GSI1SK": sk,
+        "GSI1PK": keys.account_audit_gsi1pk(record.account_id, sk), "GSI1SK": sk,
     })
 
 

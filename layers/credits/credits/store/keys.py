@@ -104,10 +104,14 @@ def idempotency_pk(scope: str) -> str:
     return f"{IDEMPOTENCY_PK}#{scope}"
 
 # ---- the audit trail (written from the table stream by the publisher)
-def account_audit_gsi1pk(account_id: str) -> str:
-    """GSI1 partition of the account's audit events, GSI1SK `<occurredAt>#<sequence>`: newest first
-    is a descending Query."""
-    return f"ACCT#{account_id}#AUDIT"
+def account_audit_gsi1pk(account_id: str, audit_sk_value: str) -> str:
+    """GSI1 shard of an account's audit event, GSI1SK `<occurredAt>#<sequence>`: newest first is a
+    descending merge of the shards."""
+    return _account_list_gsi1pk(account_id, "AUDIT", audit_sk_value)
+
+
+def account_audit_gsi1pks(account_id: str) -> list[str]:
+    return _account_list_gsi1pks(account_id, "AUDIT")
 
 
 def resource_audit_pk(account_id: str, resource_id: str) -> str:
@@ -120,9 +124,19 @@ def audit_sk(occurred_iso: str, sequence: str) -> str:
     return f"{occurred_iso}#{sequence}"
 
 
-def audit_count_key(account_id: str, resource_id: str | None = None) -> dict[str, str]:
-    """How many audit events the account (or one resource) has: totalResultSize without a count."""
-    return {"PK": f"ACCT#{account_id}#AUDITCOUNT", "SK": resource_id or "#ACCOUNT"}
+def audit_count_key(account_id: str, resource_id: str) -> dict[str, str]:
+    """How many audit events one resource has: totalResultSize without a count."""
+    return {"PK": f"ACCT#{account_id}#AUDITCOUNT", "SK": resource_id}
+
+
+def account_audit_count_key(account_id: str, audit_sk_value: str) -> dict[str, str]:
+    """The shard of the account's audit count that one event moves (every write of the account
+    moves it: one item would cap the account at its ~1,000 WCU/s); the count is the shards' sum."""
+    return {"PK": f"ACCT#{account_id}#AUDITCOUNT", "SK": f"#ACCOUNT#{shard_of(audit_sk_value, ACCOUNT_SHARDS)}"}
+
+
+def account_audit_count_keys(account_id: str) -> list[dict[str, str]]:
+    return [{"PK": f"ACCT#{account_id}#AUDITCOUNT", "SK": f"#ACCOUNT#{shard}"} for shard in range(ACCOUNT_SHARDS)]
 
 
 # ---- report snapshots: one item per closed month, for the account or for one customer
@@ -174,12 +188,44 @@ def burn_order_sk(grant_type: str, scope: str, priority: int, expires_at_iso: st
 
 
 # ---- GSI1: account-wide listings in id (= creation time) order
-def account_grants_gsi1pk(account_id: str) -> str:
-    return f"ACCT#{account_id}#GRANTS"
+# The busy account-wide lists (grants, ledger entries, audit events, the customer directory) are
+# write-sharded: an index partition takes ~1,000 WCU/s, so one key per list would cap an account's
+# whole write rate there. A read merges the shards by GSI1SK (store/sharded.py). Changing the
+# number re-keys every item of those lists: a migration, not a setting.
+ACCOUNT_SHARDS = 8
 
 
-def account_ledger_gsi1pk(account_id: str) -> str:
-    return f"ACCT#{account_id}#LEDGER"
+def _account_list_gsi1pk(account_id: str, listing: str, member_id: str) -> str:
+    return f"ACCT#{account_id}#{listing}#{shard_of(member_id, ACCOUNT_SHARDS)}"
+
+
+def _account_list_gsi1pks(account_id: str, listing: str) -> list[str]:
+    return [f"ACCT#{account_id}#{listing}#{shard}" for shard in range(ACCOUNT_SHARDS)]
+
+
+def account_grants_gsi1pk(account_id: str, grant_id: str) -> str:
+    return _account_list_gsi1pk(account_id, "GRANTS", grant_id)
+
+
+def account_grants_gsi1pks(account_id: str) -> list[str]:
+    return _account_list_gsi1pks(account_id, "GRANTS")
+
+
+def account_ledger_gsi1pk(account_id: str, entry_id: str) -> str:
+    return _account_list_gsi1pk(account_id, "LEDGER", entry_id)
+
+
+def account_ledger_gsi1pks(account_id: str) -> list[str]:
+    return _account_list_gsi1pks(account_id, "LEDGER")
+
+
+def customers_gsi1pk(account_id: str, customer_id: str) -> str:
+    """A customer directory item's GSI1 shard (by customer: its moves stay in one shard)."""
+    return _account_list_gsi1pk(account_id, "CUSTOMERS", customer_id)
+
+
+def customers_gsi1pks(account_id: str) -> list[str]:
+    return _account_list_gsi1pks(account_id, "CUSTOMERS")
 
 
 def account_schedules_gsi1pk(account_id: str) -> str:

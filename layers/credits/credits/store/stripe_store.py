@@ -13,7 +13,7 @@ from typing import Any
 
 from credits.domain.records import GrantRecord, LedgerRecord
 from credits.store import items as mapping
-from credits.store import keys
+from credits.store import keys, sharded
 from credits.store.dynamo import DynamoRepository, query_page, to_wire
 
 _HIGH = "\uffff"  # sorts after every id character
@@ -22,9 +22,9 @@ _HIGH = "\uffff"  # sorts after every id character
 def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefix: str, sk_of: Callable[[str], str],
              pk: dict[str, Any],
              starting_after: str | None, ending_before: str | None, limit: int, filters: list[str],
-             values: dict[str, Any], names: dict[str, str], keep: Callable[[dict[str, Any]], bool] | None = None,
-             index: str | None = None) -> tuple[list[dict[str, Any]], bool]:
-    """One page newest first: items strictly older than `starting_after`, or strictly newer than
+             values: dict[str, Any], names: dict[str, str],
+             keep: Callable[[dict[str, Any]], bool] | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """One page of a customer partition, newest first: items strictly older than `starting_after`, or strictly newer than
     `ending_before` (read oldest first, then reversed). Returns (items, has_more)."""
     backwards = ending_before is not None
     cursor = ending_before if backwards else starting_after
@@ -43,11 +43,8 @@ def _id_page(repo: DynamoRepository, *, key_condition: str, key_name: str, prefi
         "TableName": repo.table,
         "KeyConditionExpression": f"{key_condition} AND #sk BETWEEN :low AND :high",
         "ScanIndexForward": backwards,
+        "ConsistentRead": True,
     }
-    if index:
-        kwargs["IndexName"] = index
-    else:
-        kwargs["ConsistentRead"] = True
     names = {**names, "#sk": key_name}
     if filters:
         kwargs["FilterExpression"] = " AND ".join(filters)
@@ -97,10 +94,12 @@ def list_cash_grants(repo: DynamoRepository, account_id: str, customer_id: str |
                                pk={":pk": keys.customer_pk(account_id, customer_id)}, starting_after=starting_after,
                                ending_before=ending_before, limit=limit, filters=filters, values=values, names=names)
     else:
-        items, more = _id_page(repo, key_condition="GSI1PK = :pk", key_name="GSI1SK", prefix="cg_", sk_of=str,
-                               pk={":pk": keys.account_grants_gsi1pk(account_id)}, starting_after=starting_after,
-                               ending_before=ending_before, limit=limit, filters=filters, values=values, names=names,
-                               index="GSI1")
+        # The account's grants are write-sharded on GSI1; an id is a position in every shard.
+        items, more = sharded.merged_page(repo.client, table=repo.table,
+                                          partition_keys=keys.account_grants_gsi1pks(account_id), low="cg_",
+                                          high="cg_" + _HIGH, limit=limit, cursor=ending_before or starting_after,
+                                          backwards=ending_before is not None, newest_first=True,
+                                          filter_expression=" AND ".join(filters), names=names, values=values)
     return [mapping.item_to_grant(i) for i in items], more
 
 
