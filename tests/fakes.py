@@ -100,12 +100,14 @@ class InMemoryRepository:
     def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None:
         return self.consumptions.get((account_id, event_id))
 
-    def commit_consumption(self, record: ConsumptionRecord, grants, entries) -> None:
+    def commit_consumptions(self, records: list[ConsumptionRecord], grants, entries) -> None:
         with self._lock:
-            if (record.account_id, record.event_id) in self.consumptions:
+            if any((r.account_id, r.event_id) in self.consumptions for r in records):
                 raise ConcurrentUpdate("eventId taken")
-            grants = self._checked(grants)
-            self.consumptions[(record.account_id, record.event_id)] = record
+            grants, entries = self._checked(grants), list(entries)
+            _assert_fits(len(records), grants, entries)
+            for record in records:
+                self.consumptions[(record.account_id, record.event_id)] = record
             self._write(grants, entries)
 
     # ---- grants
@@ -222,11 +224,7 @@ class InMemoryRepository:
                     expected_version is not None and (current is None or current.version != expected_version)):
                 raise ConcurrentUpdate("application")
             grants, entries = self._checked(grants), list(entries)
-            # What DynamoDB would refuse: a transaction of more than 100 items (with at most one
-            # balance-aggregate update per customer balance the grants belong to).
-            balances = {(g.customer_id, aggregates.balance_key_of(g)) for g, _ in grants}
-            items = 1 + len(grants) + len(entries) + len(balances)
-            assert items <= 100, f"{items} items in one transaction"
+            _assert_fits(1, grants, entries)
             self.applications[(app.account_id, app.invoice_id)] = app
             self._write(grants, entries)
 
@@ -420,3 +418,11 @@ class InMemoryTestClockStore:
             if current is None or current.version != clock.version:
                 raise ConcurrentUpdate("version")
             del self.clocks[(clock.account_id, clock.id)]
+
+
+def _assert_fits(records: int, grants: list, entries: list) -> None:
+    """What DynamoDB would refuse: a transaction of more than 100 items (with at most one
+    balance-aggregate update per customer balance the grants belong to)."""
+    balances = {(g.customer_id, aggregates.balance_key_of(g)) for g, _ in grants}
+    items = records + len(grants) + len(entries) + len(balances)
+    assert items <= 100, f"{items} items in one transaction"

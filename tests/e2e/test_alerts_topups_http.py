@@ -35,7 +35,7 @@ def events_of(receiver, customer, name):
     return receiver.matching(lambda e: (e.get("detail") or {}).get("customerId") == customer and e["detail-type"] == name)
 
 
-def wait_until(predicate, timeout=20.0):
+def wait_until(predicate, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

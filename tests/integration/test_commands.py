@@ -339,3 +339,38 @@ def test_the_consumption_queue_reports_only_the_invalid_message_as_failed(publis
     assert again == first
     [grant] = grants("acct_dev", "cus_demo")
     assert grant.current_balance == 90
+
+
+def test_a_hot_customers_queue_batch_is_drawn_together_in_one_transaction(published):
+    """On DynamoDB Local, through ConsumeFunction: ten messages of one customer balance are one
+    transaction (the grant is written once), each consumption its own record and entry with its
+    message as actor; an invalid message and a repeated eventId still go their own way."""
+    from credits import container
+
+    handle(command("Grant Credits", {"accountId": "acct_hot", "grant": {**GRANT, "customerId": "cus_hot",
+                                                                        "type": "USAGE", "currency": None,
+                                                                        "amount": "100", "metricId": "api_calls"}}))
+    [before] = grants("acct_hot", "cus_hot")
+    template = json.loads((ROOT / "events" / "sqs-consumptions.json").read_text())["Records"][0]
+
+    def message(n: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {**template, "messageId": f"msg-{n}", "body": json.dumps({"accountId": "acct_hot", "consumption": body})}
+
+    def use(event_id: str, quantity: str = "3") -> dict[str, Any]:
+        return {"eventId": event_id, "customerId": "cus_hot", "metricId": "api_calls", "quantity": quantity}
+
+    records = [message(n, use(f"hot_{n}")) for n in range(10)]
+    records += [message(10, {"customerId": "cus_hot"}), message(11, use("hot_0")), message(12, use("hot_0", "4"))]
+    result = load_function("consume").lambda_handler({"Records": records}, Context())
+    # hot_0 again with the same body is a replay (done); with another body it is a conflict (failed).
+    assert result == {"batchItemFailures": [{"itemIdentifier": "msg-10"}, {"itemIdentifier": "msg-12"}]}
+    [after] = grants("acct_hot", "cus_hot")
+    assert after.current_balance == 70
+    repo = container.repository()
+    entries = [e for e in repo.grant_ledger("acct_hot", "cus_hot", after.id) if e.type == "CONSUMED"]
+    assert sorted(e.context["eventId"] for e in entries) == sorted(f"hot_{n}" for n in range(10))
+    assert sorted(e.balance_after for e in entries) == list(range(70, 100, 3))
+    # hot_1..hot_9 drawn together (one write of the grant); hot_0, sent three times, went alone (one more).
+    assert after.version - before.version == 2
+    actors = {repo.get_consumption("acct_hot", f"hot_{n}").actor["eventId"] for n in range(1, 10)}
+    assert actors == {f"msg-{n}" for n in range(1, 10)}

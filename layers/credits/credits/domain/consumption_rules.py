@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from credits.domain import money
+from credits.domain.application_rules import MAX_TRANSACTION_ITEMS
 from credits.domain.burndown import Allocation, BurnLine, line_amount
 from credits.domain.errors import InvalidRequest
 from credits.domain.records import ZERO
@@ -29,6 +32,9 @@ MAX_GRANTS = 45
 # step of the burn-down covers exactly as many units as the grants hold.
 _UNIT_SCALE = Decimal(10) ** money.UNIT_PLACES
 _UNIT_CURRENCY = "JPY"
+# A run of the queue's consumptions drawn together in one transaction (README "A hot customer"):
+# each brings its record and at least one entry, so 30 leave room for the grants and aggregates.
+TOGETHER_MAX = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,3 +166,22 @@ def coverage(item: ConsumptionInput, allocations: list[Allocation]) -> Coverage:
         paid_units = money.round_places(cash / item.unit_price, money.UNIT_PLACES) if cash else ZERO
         units = min(item.quantity, usage_units + paid_units)
     return Coverage(units, credited, item.quantity - units, left_value)
+
+
+def batch_key(item: ConsumptionInput) -> tuple[Hashable, ...]:
+    """Consumptions that may be drawn together: one customer, the same balances, one currency."""
+    return (item.customer_id, tuple(item.balances()), item.burn_currency)
+
+
+def together_parts[T](run: list[T], key: Callable[[T], str]) -> list[list[T]]:
+    """A run of consumptions of one balance split into the parts committed together: at most
+    TOGETHER_MAX each, and none of one. An eventId that comes twice goes alone (the second is a
+    replay or a conflict, which its own path answers)."""
+    seen = Counter(key(member) for member in run)
+    single = [member for member in run if seen[key(member)] == 1]
+    parts = [single[start:start + TOGETHER_MAX] for start in range(0, len(single), TOGETHER_MAX)]
+    return [part for part in parts if len(part) > 1]
+
+
+def fits_one_transaction(records: int, grants: int, entries: int, aggregates: int) -> bool:
+    return records + grants + entries + aggregates <= MAX_TRANSACTION_ITEMS

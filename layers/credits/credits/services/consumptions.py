@@ -25,15 +25,20 @@ from pydantic import ValidationError
 
 from credits import telemetry
 from credits.domain import balance_aggregates as aggregates
+from credits.domain.actors import Actor, acting_as
 from credits.domain.application_rules import by_grant
 from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import Allocation
 from credits.domain.clock import now_for, utcnow
 from credits.domain.consumption_rules import (
+    LINE_ID,
     ConsumptionInput,
+    batch_key,
     consumption_input,
     coverage,
+    fits_one_transaction,
     request_hash,
+    together_parts,
     within_limit,
 )
 from credits.domain.errors import (
@@ -56,6 +61,8 @@ _BUSY = "credits are being changed by other requests; retry"
 _EXPIRING = timedelta(days=30)
 # Grants read first from a balance (LSI1 page): a consumption is small, one grant usually covers it.
 FIRST_PAGE = 2
+# A run of the queue's consumptions is tried this many times as one transaction before they go one by one.
+_TOGETHER_ATTEMPTS = 3
 
 
 def new_consumption_id() -> str:
@@ -107,28 +114,67 @@ class ConsumptionService:
             if existing is not None:  # a replay of one that went through while there was credit
                 raise ConcurrentUpdate("eventId taken")
             raise self._insufficient(account_id, item, covered, now)
-        by_id = {g.id: g for b in balances for g in b.read}
-        updates: list[tuple[GrantRecord, int]] = []
-        entries: list[LedgerRecord] = []
-        after: dict[str, GrantRecord] = {}
-        for grant_id, amount in by_grant(allocations).items():
-            grant = by_id[grant_id]
-            updated = grant.evolve(current_balance=grant.current_balance - amount, ever_applied=True,
-                                   updated_at=now, version=grant.version + 1)
-            updates.append((updated, grant.version))
-            after[grant_id] = updated
-            entries.append(entry(updated, "CONSUMED", amount, now,
-                                 context={**grant_context(updated), "eventId": item.event_id}))
-        entries = _mark_depleted(balances, updates, entries, after, now)
-        record = ConsumptionRecord(
-            id=new_consumption_id(), event_id=item.event_id, account_id=account_id, customer_id=item.customer_id,
-            metric_id=item.metric_id, currency=item.currency, quantity=item.quantity, amount=item.amount,
-            unit_price=item.unit_price, mode=item.mode, covered_units=covered.covered_units,
-            covered_value=covered.covered_value, uncovered_units=covered.uncovered_units,
-            uncovered_value=covered.uncovered_value, allocations=tuple(_shown(item, allocations)),
-            request_hash=digest, created_at=now)
-        self.repo.commit_consumption(record, updates, entries)
+        drawing = _Drawing(balances, now)
+        record = drawing.add(account_id, item, digest, allocations, covered)
+        updates, entries = drawing.writes()
+        self.repo.commit_consumptions([record], updates, entries)
         return record
+
+    # ---------------------------------------------------------------- a hot customer's queue batch
+    def consume_together(self, batch: list[tuple[str, ConsumeRequest, Actor]]) -> dict[int, ConsumptionRecord]:
+        """The queue's batch, where several consumptions draw on one customer balance: each such
+        run (consumption_rules.batch_key) is committed as one transaction, so the balance's hot
+        items (its grants and aggregate) are written once per run instead of once per consumption
+        (README "A hot customer"). Returns the batch indexes committed that way; the rest (a lone
+        consumption, an invalid one, a replay, a STRICT one not covered) go one by one."""
+        runs: dict[tuple[Any, ...], list[tuple[int, ConsumptionInput, Actor]]] = {}
+        for index, (account_id, request, actor) in enumerate(batch):
+            try:
+                item = consumption_input(request)
+            except ServiceError:
+                continue
+            runs.setdefault((account_id, *batch_key(item)), []).append((index, item, actor))
+        done: dict[int, ConsumptionRecord] = {}
+        for (account_id, *_), run in runs.items():
+            for part in together_parts(run, key=lambda member: member[1].event_id):
+                records = self._commit_together(account_id, [(item, actor) for _, item, actor in part])
+                done.update(zip((index for index, _, _ in part), records or (), strict=False))
+        return done
+
+    def _commit_together(self, account_id: str, run: list[tuple[ConsumptionInput, Actor]]) -> list[ConsumptionRecord]:
+        """One burn-down over the run's consumptions, in order (each a line of its own), one
+        transaction; [] when they must go one by one instead."""
+        first = run[0][0]
+        for attempt in range(1, _TOGETHER_ATTEMPTS + 1):
+            now = now_for(self.clock, account_id, first.customer_id)
+            balances = [BalanceReader(self.repo, account_id, first.customer_id, t, s, first_page=FIRST_PAGE)
+                        for t, s in first.balances()]
+            lines = [replace(item.line(), line_id=item.event_id) for item, _ in run]
+            allocations = plan_reading(lines, balances, first.burn_currency, now)
+            if any(b.moved for b in balances):
+                backoff(attempt)
+                continue
+            drawing = _Drawing(balances, now)
+            for item, actor in run:
+                mine = [replace(a, line_id=LINE_ID) for a in allocations if a.line_id == item.event_id]
+                covered = coverage(item, mine)
+                if item.mode == "STRICT" and not covered.complete:
+                    return []
+                with acting_as(actor):
+                    drawing.add(account_id, item, request_hash(item), mine, covered)
+            updates, entries = drawing.writes()
+            if not fits_one_transaction(len(drawing.records), len(updates), len(entries), len(balances)):
+                return []
+            try:
+                self.repo.commit_consumptions(drawing.records, updates, entries)
+            except ConcurrentUpdate:
+                if any(self.repo.get_consumption(account_id, item.event_id) for item, _ in run):
+                    return []  # a replay among them: each one's own path answers it
+                backoff(attempt)
+                continue
+            telemetry.count("ConsumptionsCreated", len(drawing.records))
+            return drawing.records
+        return []
 
     def _insufficient(self, account_id: str, item: ConsumptionInput, covered, now: datetime) -> InsufficientCredits:
         found = self.repo.balance_aggregates_of(account_id, item.customer_id, item.balances())
@@ -207,16 +253,52 @@ def _shown(item: ConsumptionInput, allocations: list[Allocation]) -> list[Alloca
     return [replace(a, value=a.units if a.units is not None else a.value) for a in allocations]
 
 
-def _mark_depleted(balances: list[BalanceReader], updates: list[tuple[GrantRecord, int]], entries: list[LedgerRecord],
-                   after: dict[str, GrantRecord], now: datetime) -> list[LedgerRecord]:
-    """Mark the last entry of each balance this write empties: the publisher emits
-    account.credits.balance_depleted for it (as for an application)."""
-    out = list(entries)
-    for balance in balances:
-        touched = [i for i, (u, _) in enumerate(updates) if (u.type, u.balance_scope) == (balance.grant_type, balance.scope)]
-        if touched and balance.depleted(now, after):
-            last = touched[-1]
-            e = out[last]
-            key = {"type": balance.grant_type, "currency": balance.key[1], "metricId": balance.key[2]}
-            out[last] = replace(e, context={**e.context, "balanceDepleted": key})
-    return out
+class _Drawing:
+    """Consumptions drawn one after another from the grants as read: each grant's running
+    balance, one CONSUMED entry per consumption and grant (with the balance after it), and each
+    grant written once at the end, conditioned on the version read."""
+
+    def __init__(self, balances: list[BalanceReader], now: datetime):
+        self.balances = balances
+        self.now = now
+        self.read = {g.id: g for b in balances for g in b.read}
+        self.after: dict[str, GrantRecord] = {}
+        self.entries: list[LedgerRecord] = []
+        self.records: list[ConsumptionRecord] = []
+
+    def add(self, account_id: str, item: ConsumptionInput, digest: str, allocations: list[Allocation],
+            covered) -> ConsumptionRecord:
+        for grant_id, amount in by_grant(allocations).items():
+            grant = self.after.get(grant_id, self.read[grant_id])
+            drawn = grant.evolve(current_balance=grant.current_balance - amount, ever_applied=True,
+                                 updated_at=self.now, version=self.read[grant_id].version + 1)
+            self.after[grant_id] = drawn
+            self.entries.append(entry(drawn, "CONSUMED", amount, self.now,
+                                      context={**grant_context(drawn), "eventId": item.event_id}))
+        record = ConsumptionRecord(
+            id=new_consumption_id(), event_id=item.event_id, account_id=account_id, customer_id=item.customer_id,
+            metric_id=item.metric_id, currency=item.currency, quantity=item.quantity, amount=item.amount,
+            unit_price=item.unit_price, mode=item.mode, covered_units=covered.covered_units,
+            covered_value=covered.covered_value, uncovered_units=covered.uncovered_units,
+            uncovered_value=covered.uncovered_value, allocations=tuple(_shown(item, allocations)),
+            request_hash=digest, created_at=self.now)
+        self.records.append(record)
+        return record
+
+    def writes(self) -> tuple[list[tuple[GrantRecord, int]], list[LedgerRecord]]:
+        updates = [(grant, self.read[grant_id].version) for grant_id, grant in self.after.items()]
+        return updates, self._mark_depleted()
+
+    def _mark_depleted(self) -> list[LedgerRecord]:
+        """Mark the last entry of each balance this write empties: the publisher emits
+        account.credits.balance_depleted for it (as for an application)."""
+        out = list(self.entries)
+        for balance in self.balances:
+            touched = [i for i, e in enumerate(out)
+                       if (self.after[e.grant_id].type, self.after[e.grant_id].balance_scope)
+                       == (balance.grant_type, balance.scope)]
+            if touched and balance.depleted(self.now, self.after):
+                last = touched[-1]
+                key = {"type": balance.grant_type, "currency": balance.key[1], "metricId": balance.key[2]}
+                out[last] = replace(out[last], context={**out[last].context, "balanceDepleted": key})
+        return out

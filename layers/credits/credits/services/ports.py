@@ -91,10 +91,10 @@ class Repository(Protocol):
         """The buckets of these (type, scope) balances (empty for one never granted)."""
         ...
     def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None: ...
-    def commit_consumption(self, record: ConsumptionRecord, grants: Iterable[tuple[GrantRecord, int]],
-                           entries: Iterable[LedgerRecord]) -> None:
-        """Create-once on the eventId, grants conditioned on their versions, entries, aggregates:
-        one transaction (ConcurrentUpdate when any condition fails)."""
+    def commit_consumptions(self, records: Iterable[ConsumptionRecord], grants: Iterable[tuple[GrantRecord, int]],
+                            entries: Iterable[LedgerRecord]) -> None:
+        """Each consumption create-once on its eventId, grants conditioned on their versions,
+        entries, aggregates: one transaction (ConcurrentUpdate when any condition fails)."""
         ...
 
     # ------------------------------------------------------------------ ledger and reports

@@ -176,11 +176,11 @@ class DynamoRepository:
         item = self._get(keys.consumption_key(account_id, event_id))
         return mapping.item_to_consumption(item) if item else None
 
-    def commit_consumption(self, record: ConsumptionRecord, grants: Iterable[tuple[GrantRecord, int]],
-                           entries: Iterable[LedgerRecord]) -> None:
-        """The consumption (create-once on its eventId), each grant conditioned on the version
-        read, their CONSUMED entries and the balance aggregates: one transaction."""
-        operations = [self._put(mapping.consumption_to_item(record), "attribute_not_exists(PK)")]
+    def commit_consumptions(self, records: Iterable[ConsumptionRecord], grants: Iterable[tuple[GrantRecord, int]],
+                            entries: Iterable[LedgerRecord]) -> None:
+        """The consumptions (each create-once on its eventId), each grant conditioned on the
+        version read, their CONSUMED entries and the balance aggregates: one transaction."""
+        operations = [self._put(mapping.consumption_to_item(r), "attribute_not_exists(PK)") for r in records]
         operations += [self._grant_put(grant, version) for grant, version in grants]
         operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
         self._transact(operations)
