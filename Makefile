@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test unit browser browser-test bench-console lint validate build deploy api-key bench fuzz chaos openapi clean check-tools
+.PHONY: run test unit browser browser-test bench-console lint validate build deploy api-key bench fuzz chaos openapi migrate clean check-tools
 
 # ---------------------------------------------------------------- setup
 check-tools:
@@ -104,6 +104,11 @@ deploy: build
 
 openapi: install
 	$(PY) -m tools.openapi > docs/openapi.json
+
+# After deploying this version over a table written by an earlier one (README "Upgrading"):
+# TABLE_NAME and the AWS credentials / region of the stack, from the shell.
+migrate: install
+	CURSOR_SECRET=$${CURSOR_SECRET:-not-used-by-the-upgrade} PYTHONPATH=layers/credits $(PY) -m tools.migrate
 
 bench: check-tools install browser
 	$(PY) -m bench

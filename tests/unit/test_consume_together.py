@@ -37,7 +37,7 @@ def _repo_with(grants: list[tuple[str, int, int]]) -> tuple[InMemoryRepository, 
     service = GrantService(repo, clock=lambda: NOW)
     ids = []
     for kind, amount, priority in grants:
-        body = dict(customerId=CUSTOMER, name=kind, priority=priority)
+        body = {"customerId": CUSTOMER, "name": kind, "priority": priority}
         if kind == "USAGE":
             body.update(type="USAGE", amount=str(amount), metricId="api_calls")
         else:
