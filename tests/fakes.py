@@ -66,6 +66,7 @@ class InMemoryApiKeyStore:
 class InMemoryRepository:
     def __init__(self) -> None:
         self.grants: dict[tuple[str, str], GrantRecord] = {}
+        self.deleted_grants: set[tuple[str, str]] = set()
         self.entries: list[LedgerRecord] = []
         self.applications: dict[tuple[str, str], ApplicationRecord] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (account, request key) -> grant id
@@ -86,6 +87,7 @@ class InMemoryRepository:
         self.aggregates[item] = {**{k: Decimal(0) for k in self.aggregates.get(item, {})}, **merged.get(item, {})}
         if delete:
             del self.grants[key]
+            self.deleted_grants.add(key)
         else:
             self.grants[key] = grant
 
@@ -113,6 +115,9 @@ class InMemoryRepository:
     # ---- grants
     def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
         return self.grants.get((account_id, grant_id))
+
+    def grant_deleted(self, account_id: str, grant_id: str) -> bool:
+        return (account_id, grant_id) in self.deleted_grants
 
     def get_customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None:
         grant = self.grants.get((account_id, grant_id))

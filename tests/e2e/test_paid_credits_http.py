@@ -142,6 +142,16 @@ def test_adjustments_move_the_balance_with_their_own_entries(api, webhook_receiv
     assert types == ["GRANTED", "ADJUSTED_UP", "ADJUSTED_DOWN", "VOIDED"]
 
 
+def test_adjusting_a_deleted_grant_is_409_and_an_unknown_one_404(api):
+    grant = create(api, cash(new_customer(), "5.00"))
+    assert api("DELETE", f"/credit-grants/{grant['id']}").status_code in (200, 204)
+    body = {"direction": "INCREASE", "amount": "1.00", "reason": "late"}
+    deleted = api("POST", f"/credit-grants/{grant['id']}/adjustments", json=body)
+    assert deleted.status_code == 409 and "deleted" in deleted.json()["error"]["message"]
+    assert api("GET", f"/credit-grants/{grant['id']}").status_code == 404
+    assert api("POST", "/credit-grants/cg_01JZZZZZZZZZZZZZZZZZZZZZZZ/adjustments", json=body).status_code == 404
+
+
 def test_refund_on_void_requests_a_credit_note(api, webhook_receiver):
     customer = new_customer()
     grant = create(api, cash(customer, "100.00", costOfCredit="90.00"))

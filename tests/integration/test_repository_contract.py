@@ -486,3 +486,17 @@ def test_the_account_lists_are_spread_over_index_shards(table):
     assert [g.id for g in page] == newest_first[5:10] and more
     page, more = list_cash_grants(repo, "acct_spread", None, limit=5, starting_after=newest_first[20])
     assert [g.id for g in page] == newest_first[21:] and not more
+
+
+def test_a_deleted_grant_is_remembered_as_deleted(repo):
+    grants = GrantService(repo)
+    grant_id = grants.create(ACCOUNT, CreateGrantRequest(customerId="cus_del", name="g", type="CASH", amount="1.00",
+                                                         currency="USD")).id
+    assert not repo.grant_deleted(ACCOUNT, grant_id)
+    grants.delete(ACCOUNT, grant_id)
+    assert repo.get_grant(ACCOUNT, grant_id) is None and repo.grant_deleted(ACCOUNT, grant_id)
+    assert not repo.grant_deleted(ACCOUNT, "cg_unknown")
+    with pytest.raises(Conflict):
+        grants.adjust(ACCOUNT, grant_id, "INCREASE", "1.00", "late")
+    with pytest.raises(NotFound):
+        grants.adjust(ACCOUNT, "cg_unknown", "INCREASE", "1.00", "late")

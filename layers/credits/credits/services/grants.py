@@ -137,7 +137,12 @@ class GrantService:
     def adjust(self, account_id: str, grant_id: str, direction: str, amount: str, reason: str) -> LedgerRecord:
         """An ADJUSTED_UP / ADJUSTED_DOWN entry and the grant's balance, in one transaction."""
         written: list[LedgerRecord] = []
-        self._change(account_id, grant_id, lambda g, now: adjust(g, direction, amount, reason, now), written)
+        try:
+            self._change(account_id, grant_id, lambda g, now: adjust(g, direction, amount, reason, now), written)
+        except NotFound:
+            if self.repo.grant_deleted(account_id, grant_id):
+                raise Conflict("a deleted grant cannot be adjusted", field="grantId") from None
+            raise
         telemetry.count("GrantsAdjusted")
         return written[0]
 

@@ -193,6 +193,10 @@ class DynamoRepository:
         item = self._get({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": keys.grant_sk(grant_id)})
         return mapping.item_to_grant(item) if item else None
 
+    def grant_deleted(self, account_id: str, grant_id: str) -> bool:
+        ref = self._get(keys.grant_ref_key(account_id, grant_id))
+        return ref is not None and "deletedAt" in ref
+
     def get_customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None:
         item = self._get({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.grant_sk(grant_id)})
         return mapping.item_to_grant(item) if item else None
@@ -297,7 +301,10 @@ class DynamoRepository:
                                         "SK": keys.grant_sk(grant.id)}),
                         "ConditionExpression": "version = :v",
                         "ExpressionAttributeValues": to_wire({":v": expected_version})}},
-            {"Delete": {"TableName": self.table, "Key": to_wire(keys.grant_ref_key(grant.account_id, grant.id))}},
+            # The id reference stays as a tombstone: a later adjustment is told the grant was
+            # deleted (409), not that it never existed.
+            self._put({**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF",
+                       "customerId": grant.customer_id, "deletedAt": to_iso(entry.created_at)}),
             self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
             *self._count_ops(grant, -1),
         ])
