@@ -103,7 +103,7 @@ def profiles(env) -> list[dict]:
             "invoiceId": f"inv_prof_{next(counter)}", "customerId": "cus_prof", "currency": "USD",
             "lines": [{"lineId": "l1", "amount": "0.01"}]})), 40, "apply touching 1 grant, warm, through ApplyFunction",
         focus=("DynamoRepository.get_application", "get_application", "DynamoRepository.customer_grants",
-               "customer_grants", "DynamoRepository._transact", "_transact")))
+               "customer_grants", "DynamoRepository.transact", "transact")))
     biggest = max(config.CUSTOMER_SIZES)
     out.append(profile(f"balance_{biggest}", lambda: env.invoke("ListFunction", api_event(
         "GET", f"/customers/cus_scale_{biggest}/credit-balance", account="acct_scale")), 10,

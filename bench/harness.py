@@ -269,7 +269,7 @@ class CapturingRepository:
                 self.apps: dict[str, Any] = {}
                 self.captured: list[list[dict[str, Any]]] = []
 
-            def _transact(self, operations: list[dict[str, Any]]) -> None:  # noqa: D401 - captured, not sent
+            def transact(self, operations: list[dict[str, Any]]) -> None:  # noqa: D401 - captured, not sent
                 # As sent: with the balance aggregates' updates merged in.
                 self.captured.append(self._with_aggregates(operations))
 

@@ -42,20 +42,20 @@ class DynamoApiKeyStore:
         this hash exists already (a key is provisioned once; a revoked one stays revoked). A record
         of the tool's first version (no id yet) is taken over."""
         ref = {**keys.api_key_ref_key(key.account_id, key.id), "entity": "APIKEY_REF", "keyHash": key.key_hash}
-        operations = [self.repo._put(mapping.api_key_to_item(key), "attribute_not_exists(keyId)"),
-                      self.repo._put(ref, "attribute_not_exists(PK)")]
+        operations = [self.repo.put_op(mapping.api_key_to_item(key), "attribute_not_exists(keyId)"),
+                      self.repo.put_op(ref, "attribute_not_exists(PK)")]
         if key.scope == "admin":
             operations.append(self._admins_op(key.account_id, +1))
-        return not self._transact(operations)
+        return not self.transact(operations)
 
     def by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        item = self.repo._get(keys.api_key_key(key_hash))
+        item = self.repo.get_item(keys.api_key_key(key_hash))
         return mapping.item_to_api_key(item) if item else None
 
     def get(self, account_id: str, key_id: str) -> ApiKeyRecord | None:
         if "#" in key_id:
             return None  # never part of an id; would address another key
-        ref = self.repo._get(keys.api_key_ref_key(account_id, key_id))
+        ref = self.repo.get_item(keys.api_key_ref_key(account_id, key_id))
         if ref is None:
             return None
         record = self.by_hash(ref["keyHash"])
@@ -64,10 +64,10 @@ class DynamoApiKeyStore:
     def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
         base = {"TableName": self.repo.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
                 "ExpressionAttributeValues": to_wire({":pk": keys.account_api_keys_gsi1pk(account_id)})}
-        return self.repo._page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,
+        return self.repo.page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,
                                mapping.item_to_api_key, newest_first=False)
 
-    def _transact(self, operations: list[dict[str, Any]]) -> list[bool]:
+    def transact(self, operations: list[dict[str, Any]]) -> list[bool]:
         """One transaction: [] when it committed, else which operations' conditions failed.
         A conflict with another transaction raises ConcurrentUpdate (re-read and retry)."""
         client = self.client
@@ -95,7 +95,7 @@ class DynamoApiKeyStore:
         operations = [update]
         if revoked.scope == "admin":
             operations.append(self._admins_op(revoked.account_id, -1))
-        failed = self._transact(operations)
+        failed = self.transact(operations)
         if not failed:
             return "revoked"
         return "already" if failed[0] else "last_admin"

@@ -35,7 +35,7 @@ class DynamoAuditStore:
                  "ExpressionAttributeValues": to_wire({":one": 1})}
         item = mapping.audit_to_item(record)
         operations: list[dict[str, Any]] = [
-            self.repo._put(item, "attribute_not_exists(PK)"),
+            self.repo.put_op(item, "attribute_not_exists(PK)"),
             {"Update": {"TableName": self.repo.table,
                         "Key": to_wire(keys.account_audit_count_key(record.account_id, item["SK"])), **count}},
             {"Update": {"TableName": self.repo.table,
@@ -78,11 +78,11 @@ class DynamoAuditStore:
         if filters:
             base["FilterExpression"] = " AND ".join(filters)
         base["ExpressionAttributeValues"] = to_wire(values)
-        return self.repo._page(base, ("PK", "SK"), limit, after, before, account_id, mapping.item_to_audit,
+        return self.repo.page(base, ("PK", "SK"), limit, after, before, account_id, mapping.item_to_audit,
                                newest_first=True, total=counted)
 
     def _counted(self, account_id: str, resource_id: str | None) -> int:
         if resource_id is not None:
-            item = self.repo._get(keys.audit_count_key(account_id, resource_id))
+            item = self.repo.get_item(keys.audit_count_key(account_id, resource_id))
             return int(item.get("total", 0)) if item else 0
         return sum(int(item.get("total", 0)) for item in self.repo.batch_get(keys.account_audit_count_keys(account_id)))

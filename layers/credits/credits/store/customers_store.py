@@ -53,7 +53,7 @@ class DynamoCustomerDirectory:
                     "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                     "ExpressionAttributeValues": to_wire({":pk": keys.customers_pk(account_id),
                                                           ":sk": f"{keys.CUSTOMER_SK_PREFIX}{prefix}"})}
-            return self.repo._page(base, ("PK", "SK"), limit, after, before, account_id,
+            return self.repo.page(base, ("PK", "SK"), limit, after, before, account_id,
                                    mapping.item_to_customer_entry, newest_first=False)
         # GSI1SK starts with the latest entry's id (`cbtxn_…`).
         return self.repo.sharded_page("customers", keys.customers_gsi1pks(account_id), low="cbtxn_",

@@ -61,7 +61,7 @@ class DynamoRepository:
         return self._client
 
     # ------------------------------------------------------------------ low-level helpers
-    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+    def get_item(self, key: dict[str, str]) -> dict[str, Any] | None:
         # DynamoDB refuses a key over its size limits, so no item has one: such an id (from a
         # path) is simply not found.
         if len(key["PK"].encode()) > _MAX_PARTITION_KEY_BYTES or len(key["SK"].encode()) > _MAX_SORT_KEY_BYTES:
@@ -69,7 +69,7 @@ class DynamoRepository:
         response = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
         return from_wire(response["Item"]) if "Item" in response else None
 
-    def _transact(self, operations: list[dict[str, Any]]) -> None:
+    def transact(self, operations: list[dict[str, Any]]) -> None:
         """One atomic write; a lost condition or a conflicting transaction -> ConcurrentUpdate.
         The balance aggregates of the grants it writes are moved in the same transaction."""
         operations = self._with_aggregates(operations)
@@ -84,7 +84,7 @@ class DynamoRepository:
         except client.exceptions.TransactionConflictException as exc:
             raise ConcurrentUpdate("transaction conflict") from exc
 
-    def _put(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None,
+    def put_op(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None,
              names: dict[str, str] | None = None) -> dict[str, Any]:
         op: dict[str, Any] = {"TableName": self.table, "Item": to_wire(item)}
         if condition:
@@ -95,12 +95,12 @@ class DynamoRepository:
             op["ExpressionAttributeNames"] = names
         return {"Put": op}
 
-    def _grant_put(self, grant: GrantRecord, expected_version: int | None) -> dict[str, Any]:
+    def grant_put_op(self, grant: GrantRecord, expected_version: int | None) -> dict[str, Any]:
         item = mapping.grant_to_item(grant, notice_lead=self.notice_lead)
         if expected_version is None:
-            op = self._put(item, "attribute_not_exists(PK)")
+            op = self.put_op(item, "attribute_not_exists(PK)")
         else:
-            op = self._put(item, "version = :v", {":v": expected_version})
+            op = self.put_op(item, "version = :v", {":v": expected_version})
         # What the write moves in the grant's balance aggregate; _transact turns it into one
         # update per aggregate item (never sent to DynamoDB as part of the Put).
         op[_AGGREGATE] = (grant, aggregates.delta(grant.stored or {}, aggregates.contribution(grant)))
@@ -156,11 +156,11 @@ class DynamoRepository:
                   "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                   "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                         ":sk": keys.BALANCE_SK_PREFIX})}
-        return [(mapping.item_to_balance_key(item), mapping.item_to_buckets(item)) for item in self._query_all(kwargs)]
+        return [(mapping.item_to_balance_key(item), mapping.item_to_buckets(item)) for item in self.query_all(kwargs)]
 
     def balance_aggregate(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> dict:
         """One balance's buckets (empty when the customer never had such a grant): one GetItem."""
-        item = self._get({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.balance_sk(grant_type, scope)})
+        item = self.get_item({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.balance_sk(grant_type, scope)})
         return mapping.item_to_buckets(item)
 
     def balance_aggregates_of(self, account_id: str, customer_id: str,
@@ -173,32 +173,32 @@ class DynamoRepository:
 
     # ------------------------------------------------------------------ consumptions
     def get_consumption(self, account_id: str, event_id: str) -> ConsumptionRecord | None:
-        item = self._get(keys.consumption_key(account_id, event_id))
+        item = self.get_item(keys.consumption_key(account_id, event_id))
         return mapping.item_to_consumption(item) if item else None
 
     def commit_consumptions(self, records: Iterable[ConsumptionRecord], grants: Iterable[tuple[GrantRecord, int]],
                             entries: Iterable[LedgerRecord]) -> None:
         """The consumptions (each create-once on its eventId), each grant conditioned on the
         version read, their CONSUMED entries and the balance aggregates: one transaction."""
-        operations = [self._put(mapping.consumption_to_item(r), "attribute_not_exists(PK)") for r in records]
-        operations += [self._grant_put(grant, version) for grant, version in grants]
-        operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
-        self._transact(operations)
+        operations = [self.put_op(mapping.consumption_to_item(r), "attribute_not_exists(PK)") for r in records]
+        operations += [self.grant_put_op(grant, version) for grant, version in grants]
+        operations += [self.put_op(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        self.transact(operations)
 
     # ------------------------------------------------------------------ grants
     def get_grant(self, account_id: str, grant_id: str) -> GrantRecord | None:
-        ref = self._get(keys.grant_ref_key(account_id, grant_id))
+        ref = self.get_item(keys.grant_ref_key(account_id, grant_id))
         if ref is None:
             return None
-        item = self._get({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": keys.grant_sk(grant_id)})
+        item = self.get_item({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": keys.grant_sk(grant_id)})
         return mapping.item_to_grant(item) if item else None
 
     def grant_deleted(self, account_id: str, grant_id: str) -> bool:
-        ref = self._get(keys.grant_ref_key(account_id, grant_id))
+        ref = self.get_item(keys.grant_ref_key(account_id, grant_id))
         return ref is not None and "deletedAt" in ref
 
     def get_customer_grant(self, account_id: str, customer_id: str, grant_id: str) -> GrantRecord | None:
-        item = self._get({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.grant_sk(grant_id)})
+        item = self.get_item({"PK": keys.customer_pk(account_id, customer_id), "SK": keys.grant_sk(grant_id)})
         return mapping.item_to_grant(item) if item else None
 
     def customer_grants(self, account_id: str, customer_id: str) -> list[GrantRecord]:
@@ -210,7 +210,7 @@ class DynamoRepository:
                                                   ":sk": keys.GRANT_SK_PREFIX}),
             "ConsistentRead": True,
         }
-        return [mapping.item_to_grant(item) for item in self._query_all(kwargs)]
+        return [mapping.item_to_grant(item) for item in self.query_all(kwargs)]
 
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str,
                         first_page: int = 16) -> Iterator[GrantRecord]:
@@ -232,7 +232,7 @@ class DynamoRepository:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
             kwargs["Limit"] = min(kwargs["Limit"] * 2, 1000)
 
-    def _query_all(self, kwargs: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    def query_all(self, kwargs: dict[str, Any]) -> Iterable[dict[str, Any]]:
         while True:
             response = self.client.query(**kwargs)
             for item in response.get("Items", []):
@@ -248,18 +248,18 @@ class DynamoRepository:
         grant counter that account-wide lists report as totalResultSize."""
         ref = {**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF", "customerId": grant.customer_id}
         return [
-            self._grant_put(grant, None),
-            self._put(ref, "attribute_not_exists(PK)"),
-            *([self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)")] if entry is not None else []),
+            self.grant_put_op(grant, None),
+            self.put_op(ref, "attribute_not_exists(PK)"),
+            *([self.put_op(mapping.entry_to_item(entry), "attribute_not_exists(PK)")] if entry is not None else []),
             *self.notice_ops(notices),
-            *self._count_ops(grant, +1),
+            *self.count_ops(grant, +1),
         ]
 
     def notice_ops(self, notices: Iterable[GrantNotice]) -> list[dict[str, Any]]:
         """Each grant notice once (its key is the grant and kind)."""
-        return [self._put(mapping.grant_notice_to_item(n), "attribute_not_exists(PK)") for n in notices]
+        return [self.put_op(mapping.grant_notice_to_item(n), "attribute_not_exists(PK)") for n in notices]
 
-    def _count_ops(self, grant: GrantRecord, delta: int) -> list[dict[str, Any]]:
+    def count_ops(self, grant: GrantRecord, delta: int) -> list[dict[str, Any]]:
         update = {"UpdateExpression": "ADD #total :delta, #kind :delta",
                   "ExpressionAttributeNames": {"#total": "total",
                                                "#kind": keys.grant_kind_counter(grant.type, grant.currency, grant.metric_id)},
@@ -275,11 +275,11 @@ class DynamoRepository:
             claim = {**keys.grant_claim_key(grant.account_id, request_key), "entity": "GRANT_CLAIM",
                      "grantId": grant.id, "expiration": now + CLAIM_SECONDS}
             # An expired claim (DynamoDB's TTL deletes it within days) no longer holds the key.
-            operations.append(self._put(claim, "attribute_not_exists(PK) OR expiration < :now", {":now": now}))
-        self._transact(operations)
+            operations.append(self.put_op(claim, "attribute_not_exists(PK) OR expiration < :now", {":now": now}))
+        self.transact(operations)
 
     def claimed_grant(self, account_id: str, request_key: str) -> GrantRecord | None:
-        claim = self._get(keys.grant_claim_key(account_id, request_key))
+        claim = self.get_item(keys.grant_claim_key(account_id, request_key))
         if claim is None or int(claim.get("expiration", 0)) < int(time.time()):
             return None
         return self.get_grant(account_id, claim["grantId"])
@@ -287,15 +287,15 @@ class DynamoRepository:
     def save_grant(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord] = (),
                    extra: Iterable[dict[str, Any]] = (), *, notices: Iterable[GrantNotice] = ()) -> None:
         """Replace a grant conditioned on the version read, with its ledger entries, atomically."""
-        operations = [self._grant_put(grant, expected_version)]
-        operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        operations = [self.grant_put_op(grant, expected_version)]
+        operations += [self.put_op(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
         operations += self.notice_ops(notices)
         operations += list(extra)
-        self._transact(operations)
+        self.transact(operations)
 
     def delete_grant(self, grant: GrantRecord, expected_version: int, entry: LedgerRecord) -> None:
         removed = aggregates.delta(grant.stored or {}, {})
-        self._transact([
+        self.transact([
             {_AGGREGATE: (grant, removed), "Delete": {"TableName": self.table,
                         "Key": to_wire({"PK": keys.customer_pk(grant.account_id, grant.customer_id),
                                         "SK": keys.grant_sk(grant.id)}),
@@ -303,10 +303,10 @@ class DynamoRepository:
                         "ExpressionAttributeValues": to_wire({":v": expected_version})}},
             # The id reference stays as a tombstone: a later adjustment is told the grant was
             # deleted (409), not that it never existed.
-            self._put({**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF",
+            self.put_op({**keys.grant_ref_key(grant.account_id, grant.id), "entity": "GRANT_REF",
                        "customerId": grant.customer_id, "deletedAt": to_iso(entry.created_at)}),
-            self._put(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
-            *self._count_ops(grant, -1),
+            self.put_op(mapping.entry_to_item(entry), "attribute_not_exists(PK)"),
+            *self.count_ops(grant, -1),
         ])
 
     def list_grants(self, account_id: str, query: GrantQuery, now: datetime) -> Page:
@@ -342,7 +342,7 @@ class DynamoRepository:
             base["ExpressionAttributeNames"] = names
         base["ExpressionAttributeValues"] = to_wire(values)
         # A customer's grants are counted in its own partition (its size, not the table's).
-        return self._page(base, ("PK", "SK"), query.limit, query.after, query.before, account_id,
+        return self.page(base, ("PK", "SK"), query.limit, query.after, query.before, account_id,
                           mapping.item_to_grant, newest_first=True)
 
     def _counted_grants(self, account_id: str, query: GrantQuery) -> int:
@@ -378,7 +378,7 @@ class DynamoRepository:
 
     # ------------------------------------------------------------------ applications
     def get_application(self, account_id: str, invoice_id: str) -> ApplicationRecord | None:
-        item = self._get(keys.application_key(account_id, invoice_id))
+        item = self.get_item(keys.application_key(account_id, invoice_id))
         return mapping.item_to_application(item) if item else None
 
     def commit_application(self, app: ApplicationRecord, expected_version: int | None,
@@ -386,11 +386,11 @@ class DynamoRepository:
         """One chunk of an application, atomically: the application item (created, or conditioned
         on the version read), each grant conditioned on its version, and their ledger entries."""
         item = mapping.application_to_item(app)
-        operations = [self._put(item, "attribute_not_exists(PK)") if expected_version is None
-                      else self._put(item, "version = :v", {":v": expected_version})]
-        operations += [self._grant_put(grant, version) for grant, version in grants]
-        operations += [self._put(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
-        self._transact(operations)
+        operations = [self.put_op(item, "attribute_not_exists(PK)") if expected_version is None
+                      else self.put_op(item, "version = :v", {":v": expected_version})]
+        operations += [self.grant_put_op(grant, version) for grant, version in grants]
+        operations += [self.put_op(mapping.entry_to_item(e), "attribute_not_exists(PK)") for e in entries]
+        self.transact(operations)
 
     # ------------------------------------------------------------------ ledger
     def list_ledger(self, account_id: str, customer_id: str, query: LedgerQuery) -> Page:
@@ -410,7 +410,7 @@ class DynamoRepository:
         if filters:
             base["FilterExpression"] = " AND ".join(filters)
         base["ExpressionAttributeValues"] = to_wire(values)
-        return self._page(base, ("PK", "SK"), query.limit, query.after, query.before, account_id,
+        return self.page(base, ("PK", "SK"), query.limit, query.after, query.before, account_id,
                           mapping.item_to_entry, newest_first=False)
 
     def grant_ledger(self, account_id: str, customer_id: str, grant_id: str) -> list[LedgerRecord]:
@@ -419,7 +419,7 @@ class DynamoRepository:
                   "FilterExpression": "grantId = :g",
                   "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                         ":sk": keys.LEDGER_SK_PREFIX, ":g": grant_id})}
-        return [mapping.item_to_entry(item) for item in self._query_all(kwargs)]
+        return [mapping.item_to_entry(item) for item in self.query_all(kwargs)]
 
     def ledger_between(self, account_id: str, start: datetime | None, end: datetime, *,
                        customer_id: str | None = None) -> list[LedgerRecord]:
@@ -434,7 +434,7 @@ class DynamoRepository:
                       "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
                       "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                             ":low": keys.ledger_sk(low), ":high": keys.ledger_sk(high)})}
-            items: Iterable[dict[str, Any]] = self._query_all(kwargs)
+            items: Iterable[dict[str, Any]] = self.query_all(kwargs)
         else:
             items = sharded.merged(self.client, table=self.table, partition_keys=keys.account_ledger_gsi1pks(account_id),
                                    low=low, high=high, descending=False, page_hint=sharded.MAX_PAGE)
@@ -450,7 +450,7 @@ class DynamoRepository:
                       ":pk": keys.report_snapshot_pk(account_id, customer_id), ":low": keys.REPORT_SK_PREFIX,
                       ":high": keys.report_snapshot_sk(f"{before:%Y-%m}")})}
         out = []
-        for item in self._query_all(kwargs):
+        for item in self.query_all(kwargs):
             month = datetime.strptime(item["month"], "%Y-%m").replace(tzinfo=before.tzinfo)
             if month < before:
                 out.append((month, Totals.from_json(item["totals"])))
@@ -481,12 +481,12 @@ class DynamoRepository:
                   "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK = :sk",
                   "ExpressionAttributeValues": to_wire({":pk": keys.account_ledger_gsi1pk(account_id, entry_id),
                                                         ":sk": entry_id})}
-        for item in self._query_all(kwargs):
+        for item in self.query_all(kwargs):
             return mapping.item_to_entry(item)
         return None
 
     # ------------------------------------------------------------------ paging
-    def _page(self, base: dict[str, Any], key_attrs: tuple[str, ...], limit: int, after: str | None,
+    def page(self, base: dict[str, Any], key_attrs: tuple[str, ...], limit: int, after: str | None,
               before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any], *,
               newest_first: bool, total: Callable[[], int] | None = None) -> Page:
         """Cursor paging over a (possibly filtered) Query. `after` continues in list order from

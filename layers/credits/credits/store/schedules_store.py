@@ -135,7 +135,7 @@ class ScheduleStore:
     def get(self, account_id: str, schedule_id: str) -> ScheduleRecord | None:
         if "#" in schedule_id:
             return None  # never part of an id; would address another key
-        item = self.repo._get(keys.schedule_key(account_id, schedule_id))
+        item = self.repo.get_item(keys.schedule_key(account_id, schedule_id))
         return item_to_schedule(item) if item else None
 
     def list(self, account_id: str, *, customer_id: str | None, limit: int, after: str | None,
@@ -146,7 +146,7 @@ class ScheduleStore:
             base["FilterExpression"] = "customerId = :c"
             values[":c"] = customer_id
         base["ExpressionAttributeValues"] = to_wire(values)
-        return self.repo._page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
+        return self.repo.page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
                                item_to_schedule, newest_first=True)
 
     def due(self, now: datetime) -> Iterator[tuple[str, str]]:
@@ -160,7 +160,7 @@ class ScheduleStore:
             kwargs = {"TableName": self.table, "IndexName": "GSI2",
                       "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK <= :upper",
                       "ExpressionAttributeValues": to_wire({":pk": queue, ":upper": upper})}
-            for item in self.repo._query_all(kwargs):
+            for item in self.repo.query_all(kwargs):
                 yield _account_and_id(item["PK"])
 
     # ------------------------------------------------------------------ writes
@@ -188,19 +188,19 @@ class ScheduleStore:
                      grant: GrantRecord, entry: LedgerRecord, now: datetime) -> None:
         """One period, atomically: the grant (new id only), its ref, its GRANTED entry, and the
         schedule advanced. A lost race raises ConcurrentUpdate and writes nothing."""
-        self.repo._transact([
+        self.repo.transact([
             *self.repo.grant_creation_ops(grant, entry),
             self._advance_op(schedule, expected_index, next_index, next_at, now),
         ])
 
     def advance(self, schedule: ScheduleRecord, expected_index: int, next_index: int, next_at: datetime | None,
                 now: datetime) -> None:
-        self.repo._transact([self._advance_op(schedule, expected_index, next_index, next_at, now)])
+        self.repo.transact([self._advance_op(schedule, expected_index, next_index, next_at, now)])
 
     def cancel(self, canceled: ScheduleRecord) -> None:
         """CANCELED and out of the due queue. A run that read it ACTIVE fails its own
         condition afterwards, so no period is granted after the cancel commits."""
-        self.repo._transact([{"Update": {
+        self.repo.transact([{"Update": {
             "TableName": self.table,
             "Key": to_wire(keys.schedule_key(canceled.account_id, canceled.id)),
             "UpdateExpression": "SET #status = :canceled, canceledAt = :now, updatedAt = :now, canceledBy = :by "

@@ -105,11 +105,11 @@ class DynamoSweepStore:
 
     def read_application(self, key: tuple[str, str]) -> ApplicationRecord | None:
         """An application found on the UNFINISHED queue (None when gone)."""
-        item = self.repo._get({"PK": key[0], "SK": key[1]})  # noqa: SLF001 - same package
+        item = self.repo.get_item({"PK": key[0], "SK": key[1]})
         return mapping.item_to_application(item) if item else None
 
     def read_grant(self, key: tuple[str, str]) -> GrantRecord | None:
-        item = self.repo._get({"PK": key[0], "SK": key[1]})  # noqa: SLF001 - same package
+        item = self.repo.get_item({"PK": key[0], "SK": key[1]})
         return mapping.item_to_grant(item) if item and item.get("entity") == "GRANT" else None
 
     def read_grants(self, keys_: list[tuple[str, str]]) -> dict[tuple[str, str], GrantRecord | None]:
@@ -126,25 +126,25 @@ class DynamoSweepStore:
         conditioned on its version): all or nothing, ConcurrentUpdate if any condition fails."""
         operations = []
         for grant, expected_version, entries in batch:
-            operations.append(self.repo._grant_put(grant, expected_version))  # noqa: SLF001
-            operations += [self.repo._put(mapping.entry_to_item(e), "attribute_not_exists(PK)")  # noqa: SLF001
+            operations.append(self.repo.grant_put_op(grant, expected_version))
+            operations += [self.repo.put_op(mapping.entry_to_item(e), "attribute_not_exists(PK)")
                            for e in entries]
-        self.repo._transact(operations)  # noqa: SLF001
+        self.repo.transact(operations)
 
     def save_noticed_batch(self, batch: list[tuple[GrantRecord, int, Any]]) -> None:
         """Every grant of the batch marked as noticed, with its notice item, in one transaction."""
         operations = []
         for grant, expected_version, notice in batch:
-            operations.append(self.repo._grant_put(grant, expected_version))  # noqa: SLF001
+            operations.append(self.repo.grant_put_op(grant, expected_version))
             operations.append({"Put": {"TableName": self.repo.table, "Item": to_wire(notice_item(notice)),
                                        "ConditionExpression": "attribute_not_exists(PK)"}})
-        self.repo._transact(operations)  # noqa: SLF001
+        self.repo.transact(operations)
 
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]:
         return self.repo.burn_candidates(account_id, customer_id, grant_type, scope)
 
     def save_depletion_notice(self, notice: Any) -> None:
-        self.repo._transact([self.repo._put(depletion_notice_item(notice), "attribute_not_exists(PK)")])  # noqa: SLF001
+        self.repo.transact([self.repo.put_op(depletion_notice_item(notice), "attribute_not_exists(PK)")])
 
     def save_expired(self, grant: GrantRecord, expected_version: int, entries: Iterable[LedgerRecord]) -> None:
         self.repo.save_grant(grant, expected_version, entries)

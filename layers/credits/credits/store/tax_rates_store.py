@@ -23,7 +23,7 @@ class DynamoTaxRateStore:
                                   ConditionExpression="attribute_not_exists(PK)")
 
     def get_tax_rate(self, account_id: str, tax_rate_id: str) -> TaxRateRecord | None:
-        item = self.repo._get(keys.tax_rate_key(account_id, tax_rate_id))
+        item = self.repo.get_item(keys.tax_rate_key(account_id, tax_rate_id))
         return mapping.item_to_tax_rate(item) if item else None
 
     def update_tax_rate(self, account_id: str, tax_rate_id: str, changes: dict[str, Any]) -> TaxRateRecord | None:
@@ -45,5 +45,5 @@ class DynamoTaxRateStore:
     def list_tax_rates(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
         base = {"TableName": self.repo.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
                 "ExpressionAttributeValues": to_wire({":pk": keys.account_tax_rates_gsi1pk(account_id)})}
-        return self.repo._page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,
+        return self.repo.page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,
                                mapping.item_to_tax_rate, newest_first=False)

@@ -35,23 +35,23 @@ class DynamoTestClockStore:
 
     # ------------------------------------------------------------------ the clock item
     def put_new(self, clock: TestClockRecord) -> None:
-        self.repo._transact([self.repo._put(mapping.test_clock_to_item(clock), "attribute_not_exists(PK)")])  # noqa: SLF001
+        self.repo.transact([self.repo.put_op(mapping.test_clock_to_item(clock), "attribute_not_exists(PK)")])
 
     def get(self, account_id: str, clock_id: str) -> TestClockRecord | None:
         if "#" in clock_id:
             return None
-        item = self.repo._get(keys.test_clock_key(account_id, clock_id))  # noqa: SLF001
+        item = self.repo.get_item(keys.test_clock_key(account_id, clock_id))
         return mapping.item_to_test_clock(item) if item else None
 
     def save(self, clock: TestClockRecord, expected_version: int) -> None:
         """Replace the clock conditioned on the version read (ConcurrentUpdate when it moved)."""
-        self.repo._transact([self.repo._put(mapping.test_clock_to_item(clock), "version = :v",  # noqa: SLF001
+        self.repo.transact([self.repo.put_op(mapping.test_clock_to_item(clock), "version = :v",
                                             {":v": expected_version})])
 
     def list(self, account_id: str, *, limit: int, after: str | None, before: str | None) -> Page:
         base = {"TableName": self.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
                 "ExpressionAttributeValues": to_wire({":pk": keys.account_test_clocks_gsi1pk(account_id)})}
-        return self.repo._page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,  # noqa: SLF001
+        return self.repo.page(base, ("PK", "SK", "GSI1PK", "GSI1SK"), limit, after, before, account_id,
                                mapping.item_to_test_clock, newest_first=True)
 
     def at_work(self, until: datetime) -> Iterator[tuple[str, str]]:
@@ -60,13 +60,13 @@ class DynamoTestClockStore:
                   "KeyConditionExpression": "GSI2PK = :pk AND GSI2SK <= :until",
                   "ExpressionAttributeValues": to_wire({":pk": keys.clocks_at_work_gsi2pk(),
                                                         ":until": keys.due_sk(to_iso(until), "\uffff")})}
-        for item in self.repo._query_all(kwargs):  # noqa: SLF001
+        for item in self.repo.query_all(kwargs):
             account_id, clock_id = item["GSI2SK"].split("#", 1)[1].rsplit("#", 1)
             yield account_id, clock_id
 
     # ------------------------------------------------------------------ customers
     def membership(self, account_id: str, customer_id: str) -> str | None:
-        item = self.repo._get(keys.clock_member_key(account_id, customer_id))  # noqa: SLF001
+        item = self.repo.get_item(keys.clock_member_key(account_id, customer_id))
         return item["testClockId"] if item else None
 
     def customer_has_anything(self, account_id: str, customer_id: str) -> bool:
@@ -81,7 +81,7 @@ class DynamoTestClockStore:
                      "FilterExpression": "customerId = :c", "ProjectionExpression": "PK",
                      "ExpressionAttributeValues": to_wire({":pk": keys.account_schedules_gsi1pk(account_id),
                                                            ":c": customer_id})}
-        return any(True for _ in self.repo._query_all(schedules))  # noqa: SLF001
+        return any(True for _ in self.repo.query_all(schedules))
 
     def attach(self, clock: TestClockRecord, customer_id: str) -> None:
         """The membership and the clock's customer item, while the clock is unchanged (READY at
@@ -90,12 +90,12 @@ class DynamoTestClockStore:
                   "accountId": clock.account_id, "customerId": customer_id, "testClockId": clock.id}
         listed = {**keys.clock_customer_key(clock.account_id, clock.id, customer_id), "entity": "CLOCK_CUSTOMER",
                   "accountId": clock.account_id, "customerId": customer_id, "testClockId": clock.id}
-        self.repo._transact([  # noqa: SLF001
+        self.repo.transact([
             {"ConditionCheck": {"TableName": self.table, "Key": to_wire(keys.test_clock_key(clock.account_id, clock.id)),
                                 "ConditionExpression": "version = :v",
                                 "ExpressionAttributeValues": to_wire({":v": clock.version})}},
-            self.repo._put(member, "attribute_not_exists(PK)"),  # noqa: SLF001
-            self.repo._put(listed, "attribute_not_exists(PK)"),  # noqa: SLF001
+            self.repo.put_op(member, "attribute_not_exists(PK)"),
+            self.repo.put_op(listed, "attribute_not_exists(PK)"),
         ])
 
     def customers(self, account_id: str, clock_id: str, *, limit: int, after: str | None,
@@ -105,7 +105,7 @@ class DynamoTestClockStore:
                 "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                 "ExpressionAttributeValues": to_wire({":pk": keys.test_clock_key(account_id, clock_id)["PK"],
                                                       ":sk": keys.CUSTOMER_SK_PREFIX})}
-        return self.repo._page(base, ("PK", "SK"), limit, after, before, account_id,  # noqa: SLF001
+        return self.repo.page(base, ("PK", "SK"), limit, after, before, account_id,
                                lambda item: item["customerId"], newest_first=False)
 
     def all_customers(self, account_id: str, clock_id: str) -> list[str]:
@@ -113,7 +113,7 @@ class DynamoTestClockStore:
                   "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                   "ExpressionAttributeValues": to_wire({":pk": keys.test_clock_key(account_id, clock_id)["PK"],
                                                         ":sk": keys.CUSTOMER_SK_PREFIX})}
-        return [item["customerId"] for item in self.repo._query_all(kwargs)]  # noqa: SLF001
+        return [item["customerId"] for item in self.repo.query_all(kwargs)]
 
     # ------------------------------------------------------------------ the advance
     def next_due(self, clock_id: str) -> datetime | None:
@@ -144,7 +144,7 @@ class DynamoTestClockStore:
         found = [from_wire(item) for item in response.get("Items", [])]
         schedules = self._customer_schedules(account_id, customer_id)
         if not found and not schedules:
-            self.repo._transact([  # noqa: SLF001
+            self.repo.transact([
                 {"Delete": {"TableName": self.table, "Key": to_wire(keys.clock_customer_key(account_id, clock_id, customer_id))}},
                 {"Delete": {"TableName": self.table, "Key": to_wire(keys.customer_dir_key(account_id, customer_id))}},
             ])
@@ -153,10 +153,10 @@ class DynamoTestClockStore:
         for item in found:
             if item.get("entity") == "GRANT":
                 grant = mapping.item_to_grant(item)
-                self.repo._transact([  # noqa: SLF001
+                self.repo.transact([
                     {"Delete": {"TableName": self.table, "Key": to_wire({"PK": pk, "SK": item["SK"]})}},
                     {"Delete": {"TableName": self.table, "Key": to_wire(keys.grant_ref_key(account_id, grant.id))}},
-                    *self.repo._count_ops(grant, -1),  # noqa: SLF001
+                    *self.repo.count_ops(grant, -1),
                 ])
                 plain += self._grant_notices(account_id, grant.id)
             elif item.get("SK") == keys.CLOCK_MEMBER_SK:
@@ -175,22 +175,22 @@ class DynamoTestClockStore:
                   "FilterExpression": "customerId = :c", "ProjectionExpression": "PK, SK",
                   "ExpressionAttributeValues": to_wire({":pk": keys.account_schedules_gsi1pk(account_id),
                                                         ":c": customer_id})}
-        return list(self.repo._query_all(kwargs))[:DELETE_BATCH]  # noqa: SLF001
+        return list(self.repo.query_all(kwargs))[:DELETE_BATCH]
 
     def _grant_notices(self, account_id: str, grant_id: str) -> list[dict[str, str]]:
         ref_pk = keys.grant_ref_key(account_id, grant_id)["PK"]
         kwargs = {"TableName": self.table, "ConsistentRead": True, "ProjectionExpression": "PK, SK",
                   "KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": to_wire({":pk": ref_pk})}
-        return [{"PK": i["PK"], "SK": i["SK"]} for i in self.repo._query_all(kwargs)]  # noqa: SLF001
+        return [{"PK": i["PK"], "SK": i["SK"]} for i in self.repo.query_all(kwargs)]
 
     def _batch_delete(self, item_keys: list[dict[str, str]]) -> None:
         """Transactions of Delete items (no BatchWriteItem: no function may batch-write the table)."""
         unique = list({(k["PK"], k["SK"]): k for k in item_keys}.values())
         for start in range(0, len(unique), 100):
-            self.repo._transact([{"Delete": {"TableName": self.table, "Key": to_wire(k)}}  # noqa: SLF001
+            self.repo.transact([{"Delete": {"TableName": self.table, "Key": to_wire(k)}}
                                  for k in unique[start:start + 100]])
 
     def delete_clock(self, clock: TestClockRecord) -> None:
-        self.repo._transact([{"Delete": {  # noqa: SLF001
+        self.repo.transact([{"Delete": {
             "TableName": self.table, "Key": to_wire(keys.test_clock_key(clock.account_id, clock.id)),
             "ConditionExpression": "version = :v", "ExpressionAttributeValues": to_wire({":v": clock.version})}}])

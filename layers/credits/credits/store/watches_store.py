@@ -54,24 +54,24 @@ class DynamoWatchStore:
     def put_new(self, watch: WatchRecord) -> None:
         ref = {**keys.watch_ref_key(watch.account_id, watch.id), "entity": "WATCH_REF",
                "customerId": watch.customer_id, "watchSk": keys.watch_sk(watch.type, watch.scope, watch.id)}
-        self.repo._transact([self.repo._put(watch_to_item(watch), "attribute_not_exists(PK)"),
-                             self.repo._put(ref, "attribute_not_exists(PK)")])
+        self.repo.transact([self.repo.put_op(watch_to_item(watch), "attribute_not_exists(PK)"),
+                             self.repo.put_op(ref, "attribute_not_exists(PK)")])
 
     def get(self, account_id: str, watch_id: str, kind: str) -> WatchRecord | None:
-        ref = self.repo._get(keys.watch_ref_key(account_id, watch_id))
+        ref = self.repo.get_item(keys.watch_ref_key(account_id, watch_id))
         if ref is None:
             return None
-        item = self.repo._get({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": ref["watchSk"]})
+        item = self.repo.get_item({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": ref["watchSk"]})
         watch = item_to_watch(item) if item else None
         return watch if watch is not None and watch.kind == kind else None
 
     def save(self, watch: WatchRecord, expected_version: int, extra: list[dict[str, Any]] | None = None) -> None:
         """Replace a watch conditioned on the version read (ConcurrentUpdate when it moved)."""
-        self.repo._transact([self.repo._put(watch_to_item(watch), "version = :v", {":v": expected_version}),
+        self.repo.transact([self.repo.put_op(watch_to_item(watch), "version = :v", {":v": expected_version}),
                              *(extra or [])])
 
     def delete(self, watch: WatchRecord) -> None:
-        self.repo._transact([
+        self.repo.transact([
             {"Delete": {"TableName": self.repo.table, "Key": to_wire({
                 "PK": keys.customer_pk(watch.account_id, watch.customer_id),
                 "SK": keys.watch_sk(watch.type, watch.scope, watch.id)})}},
@@ -83,7 +83,7 @@ class DynamoWatchStore:
                   "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                   "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                         ":sk": keys.watch_prefix(grant_type, scope)})}
-        return [item_to_watch(item) for item in self.repo._query_all(kwargs)]
+        return [item_to_watch(item) for item in self.repo.query_all(kwargs)]
 
     def list(self, account_id: str, kind: str, *, customer_id: str | None, limit: int, after: str | None,
              before: str | None) -> Page:
@@ -93,7 +93,7 @@ class DynamoWatchStore:
             base["FilterExpression"] = "customerId = :c"
             values[":c"] = customer_id
         base["ExpressionAttributeValues"] = to_wire(values)
-        return self.repo._page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
+        return self.repo.page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
                                item_to_watch, newest_first=True)
 
     def top_up(self, rule: WatchRecord, expected_version: int, grant: GrantRecord, entry: LedgerRecord | None,
@@ -102,4 +102,4 @@ class DynamoWatchStore:
         GRANTED entry, or awaiting payment its invoice notice) and the rule moved on (its state
         and its month's count), conditioned on the rule's version."""
         self.repo.create_grant(grant, entry, request_key=claim, notices=notices, extra=[
-            self.repo._put(watch_to_item(rule), "version = :v", {":v": expected_version})])
+            self.repo.put_op(watch_to_item(rule), "version = :v", {":v": expected_version})])
