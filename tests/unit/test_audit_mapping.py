@@ -6,8 +6,14 @@ from datetime import UTC, datetime
 
 from credits.domain.actors import acting_as, api_key_actor, system_actor
 from credits.domain.records import ApiKeyRecord, ScheduleRecord, TaxRateRecord
-from credits.store.items import api_key_to_item, audit_of_change, audit_to_item, item_to_audit, tax_rate_to_item
-from credits.store.schedules_store import schedule_to_item
+from credits.store.items import (
+    api_key_to_item,
+    audit_of_change,
+    audit_to_item,
+    item_to_audit,
+    schedule_to_item,
+    tax_rate_to_item,
+)
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 ALICE, BOB = api_key_actor("key_a", "Alice"), api_key_actor("key_b", "Bob")

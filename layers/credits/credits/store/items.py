@@ -4,6 +4,7 @@ dynamo.py converts to and from the wire format)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,8 +22,10 @@ from credits.domain.records import (
     GrantNotice,
     GrantRecord,
     LedgerRecord,
+    ScheduleRecord,
     TaxRateRecord,
     TestClockRecord,
+    WatchRecord,
 )
 from credits.store import keys
 
@@ -522,3 +525,118 @@ def item_to_test_clock(item: dict[str, Any]) -> TestClockRecord:
         target_time=from_iso(item.get("targetTime")), lease_until=from_iso(item.get("leaseUntil")),
         version=int(item.get("version", 0)),
     )
+
+
+# ---- recurring-grant schedules
+def schedule_due_pk(schedule: ScheduleRecord) -> str:
+    """The due queue a schedule waits in: the service-wide one, or its test clock's own."""
+    if schedule.test_clock_id:
+        return keys.clock_queue_pk(schedule.test_clock_id, "SCHEDULE")
+    return keys.schedule_gsi2pk(keys.shard_of(schedule.id))
+
+
+def _due_keys(schedule: ScheduleRecord) -> dict[str, str]:
+    """GSI2 keys: only ACTIVE schedules with a next period are in the due queue."""
+    if schedule.status != "ACTIVE" or schedule.next_grant_at is None:
+        return {}
+    return {"GSI2PK": schedule_due_pk(schedule),
+            "GSI2SK": keys.due_sk(to_iso(schedule.next_grant_at), schedule.id)}
+
+
+def schedule_to_item(schedule: ScheduleRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **keys.schedule_key(schedule.account_id, schedule.id),
+        "entity": "SCHEDULE",
+        "id": schedule.id,
+        "accountId": schedule.account_id,
+        "customerId": schedule.customer_id,
+        "template": dict(schedule.template),
+        "interval": schedule.interval,
+        "intervalCount": schedule.interval_count,
+        "startAt": to_iso(schedule.start_at),
+        "endAt": to_iso(schedule.end_at),
+        "expireAfterIntervals": schedule.expire_after_intervals,
+        "status": schedule.status,
+        "nextIndex": schedule.next_index,
+        "nextGrantAt": to_iso(schedule.next_grant_at),
+        "createdAt": to_iso(schedule.created_at),
+        "updatedAt": to_iso(schedule.updated_at),
+        "canceledAt": to_iso(schedule.canceled_at),
+        "rolloverMax": schedule.rollover_max,
+        "actor": schedule.actor,
+        "canceledBy": schedule.canceled_by,
+        "testClockId": schedule.test_clock_id,
+        "GSI1PK": keys.account_schedules_gsi1pk(schedule.account_id),
+        "GSI1SK": schedule.id,
+        **_due_keys(schedule),
+    }
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
+    expire_after = item.get("expireAfterIntervals")
+    return ScheduleRecord(
+        id=item["id"],
+        account_id=item["accountId"],
+        customer_id=item["customerId"],
+        template=_plain_template(item["template"]),
+        interval=item["interval"],
+        interval_count=int(item["intervalCount"]),
+        start_at=from_iso(item["startAt"]),  # type: ignore[arg-type]
+        end_at=from_iso(item.get("endAt")),
+        expire_after_intervals=int(expire_after) if expire_after is not None else None,
+        status=item["status"],
+        next_index=int(item["nextIndex"]),
+        next_grant_at=from_iso(item.get("nextGrantAt")),
+        created_at=from_iso(item["createdAt"]),  # type: ignore[arg-type]
+        updated_at=from_iso(item["updatedAt"]),  # type: ignore[arg-type]
+        canceled_at=from_iso(item.get("canceledAt")),
+        rollover_max=Decimal(item["rolloverMax"]) if item.get("rolloverMax") is not None else None,
+        actor=actor_of(item),
+        canceled_by=actor_of(item, "canceledBy"),
+        test_clock_id=item.get("testClockId"),
+    )
+
+
+def _plain_template(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: the template holds ints (priority) and bools."""
+    if isinstance(value, dict):
+        return {k: _plain_template(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_template(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    return value
+
+
+# ---- balance alerts and top-up rules (watches)
+def watch_to_item(watch: WatchRecord) -> dict[str, Any]:
+    item = {
+        "PK": keys.customer_pk(watch.account_id, watch.customer_id),
+        "SK": keys.watch_sk(watch.type, watch.scope, watch.id),
+        "entity": "WATCH", "kind": watch.kind, "id": watch.id, "accountId": watch.account_id,
+        "customerId": watch.customer_id, "grantType": watch.type, "currency": watch.currency,
+        "metricId": watch.metric_id, "threshold": watch.threshold, "state": watch.state,
+        "createdAt": to_iso(watch.created_at), "updatedAt": to_iso(watch.updated_at), "version": watch.version,
+        # The grant template as JSON text: numbers stay the JSON types the request model expects.
+        "grant": json.dumps(watch.grant, sort_keys=True) if watch.grant is not None else None,
+        "maxPerMonth": watch.max_per_month if watch.kind == "TOP_UP" else None,
+        "status": watch.status if watch.kind == "TOP_UP" else None, "month": watch.month,
+        "monthCount": watch.month_count if watch.kind == "TOP_UP" else None,
+        "GSI1PK": keys.account_watches_gsi1pk(watch.account_id, watch.kind), "GSI1SK": watch.id,
+        "actor": watch.actor,
+    }
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def item_to_watch(item: dict[str, Any]) -> WatchRecord:
+    created, updated = from_iso(item["createdAt"]), from_iso(item["updatedAt"])
+    assert created is not None and updated is not None
+    return WatchRecord(
+        id=item["id"], kind=item["kind"], account_id=item["accountId"], customer_id=item["customerId"],
+        type=item["grantType"], currency=item.get("currency"), metric_id=item.get("metricId"),
+        threshold=item["threshold"], state=item["state"], created_at=created, updated_at=updated,
+        version=int(item.get("version", 0)), grant=json.loads(item["grant"]) if item.get("grant") else None,
+        max_per_month=int(item.get("maxPerMonth", 0)),
+        status=item.get("status", "ACTIVE"), month=item.get("month"), month_count=int(item.get("monthCount", 0)),
+        actor=actor_of(item))

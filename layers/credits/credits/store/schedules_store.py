@@ -6,103 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from credits.domain.clock import from_iso, to_iso
+from credits.domain.clock import to_iso
 from credits.domain.records import GrantRecord, LedgerRecord, Page, ScheduleRecord
+from credits.store import items as mapping
 from credits.store import keys
-from credits.store.items import actor_of
 from credits.store.dynamo import DynamoRepository, to_wire
 
 _PK_PREFIX = "ACCT#"
 _PK_MARK = "#SCHEDULE#"
-
-
-# ====================================================================== mapping
-
-
-def _due_pk(schedule: ScheduleRecord) -> str:
-    """The due queue a schedule waits in: the service-wide one, or its test clock's own."""
-    if schedule.test_clock_id:
-        return keys.clock_queue_pk(schedule.test_clock_id, "SCHEDULE")
-    return keys.schedule_gsi2pk(keys.shard_of(schedule.id))
-
-
-def _due_keys(schedule: ScheduleRecord) -> dict[str, str]:
-    """GSI2 keys: only ACTIVE schedules with a next period are in the due queue."""
-    if schedule.status != "ACTIVE" or schedule.next_grant_at is None:
-        return {}
-    return {"GSI2PK": _due_pk(schedule),
-            "GSI2SK": keys.due_sk(to_iso(schedule.next_grant_at), schedule.id)}
-
-
-def schedule_to_item(schedule: ScheduleRecord) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        **keys.schedule_key(schedule.account_id, schedule.id),
-        "entity": "SCHEDULE",
-        "id": schedule.id,
-        "accountId": schedule.account_id,
-        "customerId": schedule.customer_id,
-        "template": dict(schedule.template),
-        "interval": schedule.interval,
-        "intervalCount": schedule.interval_count,
-        "startAt": to_iso(schedule.start_at),
-        "endAt": to_iso(schedule.end_at),
-        "expireAfterIntervals": schedule.expire_after_intervals,
-        "status": schedule.status,
-        "nextIndex": schedule.next_index,
-        "nextGrantAt": to_iso(schedule.next_grant_at),
-        "createdAt": to_iso(schedule.created_at),
-        "updatedAt": to_iso(schedule.updated_at),
-        "canceledAt": to_iso(schedule.canceled_at),
-        "rolloverMax": schedule.rollover_max,
-        "actor": schedule.actor,
-        "canceledBy": schedule.canceled_by,
-        "testClockId": schedule.test_clock_id,
-        "GSI1PK": keys.account_schedules_gsi1pk(schedule.account_id),
-        "GSI1SK": schedule.id,
-        **_due_keys(schedule),
-    }
-    return {k: v for k, v in item.items() if v is not None}
-
-
-def item_to_schedule(item: dict[str, Any]) -> ScheduleRecord:
-    expire_after = item.get("expireAfterIntervals")
-    return ScheduleRecord(
-        id=item["id"],
-        account_id=item["accountId"],
-        customer_id=item["customerId"],
-        template=_plain(item["template"]),
-        interval=item["interval"],
-        interval_count=int(item["intervalCount"]),
-        start_at=from_iso(item["startAt"]),  # type: ignore[arg-type]
-        end_at=from_iso(item.get("endAt")),
-        expire_after_intervals=int(expire_after) if expire_after is not None else None,
-        status=item["status"],
-        next_index=int(item["nextIndex"]),
-        next_grant_at=from_iso(item.get("nextGrantAt")),
-        created_at=from_iso(item["createdAt"]),  # type: ignore[arg-type]
-        updated_at=from_iso(item["updatedAt"]),  # type: ignore[arg-type]
-        canceled_at=from_iso(item.get("canceledAt")),
-        rollover_max=Decimal(item["rolloverMax"]) if item.get("rolloverMax") is not None else None,
-        actor=actor_of(item),
-        canceled_by=actor_of(item, "canceledBy"),
-        test_clock_id=item.get("testClockId"),
-    )
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB numbers come back as Decimal: the template holds ints (priority) and bools."""
-
-
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else value
-    return value
 
 
 def _account_and_id(pk: str) -> tuple[str, str]:
@@ -129,14 +42,14 @@ class ScheduleStore:
         return self.repo.table
 
     def put_new(self, schedule: ScheduleRecord) -> None:
-        self.client.put_item(TableName=self.table, Item=to_wire(schedule_to_item(schedule)),
+        self.client.put_item(TableName=self.table, Item=to_wire(mapping.schedule_to_item(schedule)),
                              ConditionExpression="attribute_not_exists(PK)")
 
     def get(self, account_id: str, schedule_id: str) -> ScheduleRecord | None:
         if "#" in schedule_id:
             return None  # never part of an id; would address another key
         item = self.repo.get_item(keys.schedule_key(account_id, schedule_id))
-        return item_to_schedule(item) if item else None
+        return mapping.item_to_schedule(item) if item else None
 
     def list(self, account_id: str, *, customer_id: str | None, limit: int, after: str | None,
              before: str | None) -> Page:
@@ -147,7 +60,7 @@ class ScheduleStore:
             values[":c"] = customer_id
         base["ExpressionAttributeValues"] = to_wire(values)
         return self.repo.page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
-                               item_to_schedule, newest_first=True)
+                               mapping.item_to_schedule, newest_first=True)
 
     def due(self, now: datetime) -> Iterator[tuple[str, str]]:
         """(account, schedule id) of every schedule whose nextGrantAt <= now: a Query per shard
@@ -171,7 +84,7 @@ class ScheduleStore:
                                   ":active": "ACTIVE"}
         if next_at is not None:
             update = "SET nextIndex = :next, updatedAt = :now, nextGrantAt = :at, GSI2PK = :gpk, GSI2SK = :gsk"
-            values.update({":at": to_iso(next_at), ":gpk": _due_pk(schedule),
+            values.update({":at": to_iso(next_at), ":gpk": mapping.schedule_due_pk(schedule),
                            ":gsk": keys.due_sk(to_iso(next_at), schedule.id)})
         else:  # finished: out of the due queue
             update = "SET nextIndex = :next, updatedAt = :now REMOVE nextGrantAt, GSI2PK, GSI2SK"

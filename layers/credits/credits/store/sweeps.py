@@ -84,7 +84,7 @@ class DynamoSweepStore:
     def due_keys(self, queue: str, shard: int, until: datetime, page_size: int = 100) -> Iterator[tuple[str, str]]:
         index, pk_attr, sk_attr, shard_pk = _QUEUES[queue]
         if self.test_clock_id and queue != "UNFINISHED":
-            shard_pk = lambda _shard: keys.clock_queue_pk(self.test_clock_id, queue)  # noqa: E731
+            shard_pk = lambda _shard: keys.clock_queue_pk(self.test_clock_id, queue)
         kwargs: dict[str, Any] = {
             "TableName": self.repo.table,
             "IndexName": index,

@@ -3,48 +3,14 @@ partition under its balance (store/keys.watch_sk), an id reference, and GSI1 lis
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
-from credits.domain.clock import from_iso, to_iso
 from credits.domain.records import GrantNotice, GrantRecord, LedgerRecord, Page, WatchRecord
+from credits.store import items as mapping
 from credits.store import keys
 from credits.store.client import to_wire
-from credits.store.items import actor_of
 from credits.store.dynamo import DynamoRepository
-
-
-def watch_to_item(watch: WatchRecord) -> dict[str, Any]:
-    item = {
-        "PK": keys.customer_pk(watch.account_id, watch.customer_id),
-        "SK": keys.watch_sk(watch.type, watch.scope, watch.id),
-        "entity": "WATCH", "kind": watch.kind, "id": watch.id, "accountId": watch.account_id,
-        "customerId": watch.customer_id, "grantType": watch.type, "currency": watch.currency,
-        "metricId": watch.metric_id, "threshold": watch.threshold, "state": watch.state,
-        "createdAt": to_iso(watch.created_at), "updatedAt": to_iso(watch.updated_at), "version": watch.version,
-        # The grant template as JSON text: numbers stay the JSON types the request model expects.
-        "grant": json.dumps(watch.grant, sort_keys=True) if watch.grant is not None else None,
-        "maxPerMonth": watch.max_per_month if watch.kind == "TOP_UP" else None,
-        "status": watch.status if watch.kind == "TOP_UP" else None, "month": watch.month,
-        "monthCount": watch.month_count if watch.kind == "TOP_UP" else None,
-        "GSI1PK": keys.account_watches_gsi1pk(watch.account_id, watch.kind), "GSI1SK": watch.id,
-        "actor": watch.actor,
-    }
-    return {k: v for k, v in item.items() if v is not None}
-
-
-def item_to_watch(item: dict[str, Any]) -> WatchRecord:
-    created, updated = from_iso(item["createdAt"]), from_iso(item["updatedAt"])
-    assert created is not None and updated is not None
-    return WatchRecord(
-        id=item["id"], kind=item["kind"], account_id=item["accountId"], customer_id=item["customerId"],
-        type=item["grantType"], currency=item.get("currency"), metric_id=item.get("metricId"),
-        threshold=item["threshold"], state=item["state"], created_at=created, updated_at=updated,
-        version=int(item.get("version", 0)), grant=json.loads(item["grant"]) if item.get("grant") else None,
-        max_per_month=int(item.get("maxPerMonth", 0)),
-        status=item.get("status", "ACTIVE"), month=item.get("month"), month_count=int(item.get("monthCount", 0)),
-        actor=actor_of(item))
 
 
 class DynamoWatchStore:
@@ -54,7 +20,7 @@ class DynamoWatchStore:
     def put_new(self, watch: WatchRecord) -> None:
         ref = {**keys.watch_ref_key(watch.account_id, watch.id), "entity": "WATCH_REF",
                "customerId": watch.customer_id, "watchSk": keys.watch_sk(watch.type, watch.scope, watch.id)}
-        self.repo.transact([self.repo.put_op(watch_to_item(watch), "attribute_not_exists(PK)"),
+        self.repo.transact([self.repo.put_op(mapping.watch_to_item(watch), "attribute_not_exists(PK)"),
                              self.repo.put_op(ref, "attribute_not_exists(PK)")])
 
     def get(self, account_id: str, watch_id: str, kind: str) -> WatchRecord | None:
@@ -62,12 +28,12 @@ class DynamoWatchStore:
         if ref is None:
             return None
         item = self.repo.get_item({"PK": keys.customer_pk(account_id, ref["customerId"]), "SK": ref["watchSk"]})
-        watch = item_to_watch(item) if item else None
+        watch = mapping.item_to_watch(item) if item else None
         return watch if watch is not None and watch.kind == kind else None
 
     def save(self, watch: WatchRecord, expected_version: int, extra: list[dict[str, Any]] | None = None) -> None:
         """Replace a watch conditioned on the version read (ConcurrentUpdate when it moved)."""
-        self.repo.transact([self.repo.put_op(watch_to_item(watch), "version = :v", {":v": expected_version}),
+        self.repo.transact([self.repo.put_op(mapping.watch_to_item(watch), "version = :v", {":v": expected_version}),
                              *(extra or [])])
 
     def delete(self, watch: WatchRecord) -> None:
@@ -83,7 +49,7 @@ class DynamoWatchStore:
                   "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                   "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                         ":sk": keys.watch_prefix(grant_type, scope)})}
-        return [item_to_watch(item) for item in self.repo.query_all(kwargs)]
+        return [mapping.item_to_watch(item) for item in self.repo.query_all(kwargs)]
 
     def list(self, account_id: str, kind: str, *, customer_id: str | None, limit: int, after: str | None,
              before: str | None) -> Page:
@@ -94,7 +60,7 @@ class DynamoWatchStore:
             values[":c"] = customer_id
         base["ExpressionAttributeValues"] = to_wire(values)
         return self.repo.page(base, ("GSI1PK", "GSI1SK", "PK", "SK"), limit, after, before, account_id,
-                               item_to_watch, newest_first=True)
+                               mapping.item_to_watch, newest_first=True)
 
     def top_up(self, rule: WatchRecord, expected_version: int, grant: GrantRecord, entry: LedgerRecord | None,
                claim: str, notices: Iterable[GrantNotice] = ()) -> None:
@@ -102,4 +68,4 @@ class DynamoWatchStore:
         GRANTED entry, or awaiting payment its invoice notice) and the rule moved on (its state
         and its month's count), conditioned on the rule's version."""
         self.repo.create_grant(grant, entry, request_key=claim, notices=notices, extra=[
-            self.repo.put_op(watch_to_item(rule), "version = :v", {":v": expected_version})])
+            self.repo.put_op(mapping.watch_to_item(rule), "version = :v", {":v": expected_version})])
