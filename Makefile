@@ -68,15 +68,21 @@ run: check-tools install
 STACK ?= local
 DYNAMODB_PORT ?= 8000
 API_KEY_ARGS = $(if $(KEY),--key '$(KEY)') $(if $(NAME),--name '$(NAME)')
+# Making a key signs no cursor, but the settings require one (no production default).
+KEY_TOOL_CURSOR_SECRET := not-used-to-make-a-key
+
 api-key: install
 	@test -n "$(ACCOUNT)" || { echo "usage: make api-key ACCOUNT=acct_x"; exit 2; }
 ifeq ($(STACK),local)
-	@TABLE_NAME=$${TABLE_NAME:-credits-local} DYNAMODB_ENDPOINT_URL=http://127.0.0.1:$(DYNAMODB_PORT) \
+	@TABLE_NAME=$${TABLE_NAME:-credits-local} \
+	  DYNAMODB_ENDPOINT_URL=$${AWS_ENDPOINT_URL_DYNAMODB:-http://127.0.0.1:$(DYNAMODB_PORT)} \
 	  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 \
+	  CURSOR_SECRET=$${CURSOR_SECRET:-$(KEY_TOOL_CURSOR_SECRET)} \
 	  PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT) $(API_KEY_ARGS)
 else
 	@test -n "$(TABLE_NAME)" || { echo "STACK=aws needs TABLE_NAME (the deployed table)"; exit 2; }
-	@PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT) $(API_KEY_ARGS)
+	@CURSOR_SECRET=$${CURSOR_SECRET:-$(KEY_TOOL_CURSOR_SECRET)} \
+	  PYTHONPATH=layers/credits $(PY) -m credits.apikeys $(ACCOUNT) $(API_KEY_ARGS)
 endif
 
 # ---------------------------------------------------------------- test
@@ -108,7 +114,7 @@ openapi: install
 # After deploying this version over a table written by an earlier one (README "Upgrading"):
 # TABLE_NAME and the AWS credentials / region of the stack, from the shell.
 migrate: install
-	CURSOR_SECRET=$${CURSOR_SECRET:-not-used-by-the-upgrade} PYTHONPATH=layers/credits $(PY) -m tools.migrate
+	CURSOR_SECRET=$${CURSOR_SECRET:-$(KEY_TOOL_CURSOR_SECRET)} PYTHONPATH=layers/credits $(PY) -m tools.migrate
 
 bench: check-tools install browser
 	$(PY) -m bench
