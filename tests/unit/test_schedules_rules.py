@@ -266,3 +266,12 @@ def test_daily_schedule_366_days_back_catches_up_in_one_run():
     service.create("acct", request(interval="DAY", startAt="2025-06-01T00:00:00Z"))
     assert service.run_due(now).granted == 366
     assert len({g.effective_at for g in store.grants.values()}) == 366
+
+
+def test_rollover_max_amount_reads_in_the_unit_of_the_grants_it_makes():
+    """A CASH template's rollover cap keeps its currency's digits, as amounts do ("3.00", not "3")."""
+    from decimal import Decimal
+
+    schedule = new_schedule("acct", request(rollover={"maxAmount": "3.00"}, expireAfterIntervals=1), utc(2026, 5, 1))
+    stored = schedule.evolve(rollover_max=Decimal("3"))  # what DynamoDB gives back
+    assert schedule_view(stored).rollover == {"maxAmount": "3.00"}

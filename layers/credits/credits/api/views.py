@@ -126,7 +126,9 @@ def schedule_view(schedule: ScheduleRecord) -> Schedule:
         expireAfterIntervals=schedule.expire_after_intervals, status=schedule.status,
         nextGrantAt=to_iso(schedule.next_grant_at) if schedule.status == "ACTIVE" else None,
         createdAt=to_iso(schedule.created_at), updatedAt=to_iso(schedule.updated_at),
-        rollover=({"maxAmount": money.format_units(schedule.rollover_max)}
+        # In the unit of the grants it makes: a CASH template's currency digits ("3.00").
+        rollover=({"maxAmount": amount_text(schedule.rollover_max, schedule.template.get("type", "CASH"),
+                                            schedule.template.get("currency"))}
                   if schedule.rollover_max is not None else None),
         actor=actor_view(schedule.actor), canceledBy=actor_view(schedule.canceled_by),
     )
