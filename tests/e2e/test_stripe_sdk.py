@@ -80,6 +80,11 @@ def test_list_auto_paging_over_25_grants(sdk: Any, customer: str):
     assert seen == created[::-1]  # newest first, each exactly once
     back = sdk.v1.billing.credit_grants.list(params={"customer": customer, "limit": 5, "ending_before": created[10]})
     assert [g.id for g in back.data] == created[15:10:-1]
+    import stripe
+
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        sdk.v1.billing.credit_grants.list(params={"customer": customer, "starting_after": "cg_01NOSUCHGRANT"})
+    assert missing.value.code == "resource_missing" and missing.value.param == "starting_after"
 
 
 def test_update_expiry_and_metadata(sdk: Any, customer: str):

@@ -55,16 +55,17 @@ def crashed_apply(api: Api, monkeypatch: pytest.MonkeyPatch, **extra) -> None:
 # ------------------------------------------------------------------ (1) cursors and ids in lists
 
 
-def test_v1_grant_list_with_an_id_outside_the_key_range_is_an_empty_page(api: Api):
+def test_v1_grant_list_with_an_id_that_names_no_grant_is_stripes_resource_missing(api: Api):
     g = grant(api)
     for query in ({"starting_after": "a"}, {"ending_before": "zzz"}, {"starting_after": "a", "customer": "cus_1"},
-                  {"ending_before": "zzz", "customer": "cus_1"}):
+                  {"ending_before": "zzz", "customer": "cus_1"}, {"starting_after": "cg_zzzz"}):
         status, _, body = api.call("GET", "/v1/billing/credit_grants", query=query)
-        assert status == 200, (query, body)
-        assert body["data"] == [] and body["has_more"] is False
-    # An id past every grant still pages normally.
-    status, _, body = api.call("GET", "/v1/billing/credit_grants", query={"starting_after": "cg_zzzz"})
-    assert status == 200 and [d["id"] for d in body["data"]] == [g["id"]]
+        assert status == 400, (query, body)
+        name = "starting_after" if "starting_after" in query else "ending_before"
+        assert (body["error"]["code"], body["error"]["param"]) == ("resource_missing", name)
+    # The id of a grant of the list pages normally.
+    status, _, body = api.call("GET", "/v1/billing/credit_grants", query={"ending_before": g["id"]})
+    assert status == 200 and body["data"] == [] and body["has_more"] is False
 
 
 LISTS = [

@@ -27,6 +27,12 @@ class InvalidRequest(ServiceError):
     code = "validation_error"
 
 
+class MissingReference(InvalidRequest):
+    """A parameter names an object that does not exist (Stripe: 400 `resource_missing`)."""
+
+    code = "resource_missing"
+
+
 class Unauthorized(ServiceError):
     status = 401
     code = "unauthorized"

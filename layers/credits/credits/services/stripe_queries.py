@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from credits.domain.clock import now_for, utcnow
+from credits.domain.errors import MissingReference
 from credits.domain.records import GrantRecord, LedgerRecord
 from credits.services.ports import Repository, StripeStore
 
@@ -35,6 +36,11 @@ class StripeQueryService:
 
     def cash_grants(self, account_id: str, customer_id: str | None, *, limit: int, starting_after: str | None,
                     ending_before: str | None) -> tuple[list[GrantRecord], bool]:
+        # As Stripe: a cursor names an object of the list; one that does not exist is a 400.
+        for field, cursor in (("starting_after", starting_after), ("ending_before", ending_before)):
+            named = self.repo.get_grant(account_id, cursor) if cursor is not None else None
+            if cursor is not None and (named is None or named.type != "CASH"):
+                raise MissingReference(f"No such credit grant: '{cursor}'", field=field)
         return self.pages.list_cash_grants(account_id, customer_id, limit=limit, starting_after=starting_after,
                                            ending_before=ending_before)
 

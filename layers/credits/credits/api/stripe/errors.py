@@ -12,7 +12,7 @@ _STRIPE_CODES = {404: "resource_missing", 401: "api_key_invalid", 413: "payload_
 def stripe_error_body(status: int, message: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     error: dict[str, Any] = {
         "type": "api_error" if status >= 500 else _STRIPE_TYPES.get(status, "invalid_request_error"),
-        "code": _STRIPE_CODES.get(status, code or "parameter_invalid"),
+        "code": code if code == "resource_missing" else _STRIPE_CODES.get(status, code or "parameter_invalid"),
         "message": message,
     }
     if status == 400 and message.startswith("Missing required param"):
