@@ -47,5 +47,8 @@ class StripeQueryService:
     def balance_entries(self, account_id: str, customer_id: str, *, types: tuple[str, ...], grant_ids: set[str],
                         limit: int, starting_after: str | None, ending_before: str | None,
                         ) -> tuple[list[LedgerRecord], bool]:
+        for field, cursor in (("starting_after", starting_after), ("ending_before", ending_before)):
+            if cursor is not None and self.repo.find_entry(account_id, cursor) is None:
+                raise MissingReference(f"No such credit balance transaction: '{cursor}'", field=field)
         return self.pages.list_balance_entries(account_id, customer_id, types=types, grant_ids=grant_ids, limit=limit,
                                                starting_after=starting_after, ending_before=ending_before)
