@@ -58,6 +58,10 @@ def main() -> None:
         from bench.contention import contention
 
         results["contention"] = contention(env, log)
+        log("real-time consumption")
+        from bench.consumption import consumption
+
+        results["consumption"] = consumption(env, log)
         log("scaling: grants in the account (list pages)")
         results["list"] = list_scaling(env, log)
 

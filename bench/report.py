@@ -258,6 +258,8 @@ def write(results: dict[str, Any]) -> Path:
         f"one transaction per grant); floor {results['expiry_floor']['rate']:.0f} grants/s | {verdict(best_rate >= 200)} |")
     add(f"| cold start ≤ 1.3× the boto3 floor | {best_cold:.2f}× – **{worst_cold:.2f}×** of `import boto3` + client "
         f"({_fmt(boto3_ms)} ms) | {verdict(worst_cold <= 1.3)} |")
+    if results.get("consumption"):
+        L.extend(consumption_rows(results["consumption"]))
     add("")
     add("Why each miss happens is under its section below (and [Misses and causes](#misses-and-causes)).")
     add("")
@@ -417,6 +419,9 @@ def write(results: dict[str, Any]) -> Path:
         "retries.")
     add("")
 
+    if results.get("consumption"):
+        L.extend(consumption_section(results["consumption"]))
+
     # ---- cold start
     add("## Cold start")
     add("")
@@ -474,6 +479,174 @@ def write(results: dict[str, Any]) -> Path:
                    if p.get("focus") else ""))
         add("")
     OUT.write_text("\n".join(L) + "\n")
+    return OUT
+
+
+# ====================================================================== real-time consumption
+
+CONSUMPTION_HEADING = "## Real-time consumption"
+# Target rows of the consumption figures start with these (splice_consumption replaces them).
+_CONSUMPTION_ROW_PREFIXES = ("| consumption", "| entitlement")
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def _consumption_figures(c: dict[str, Any]) -> dict[str, Any]:
+    lat, ent, hot, batch = c["latency"], c["entitlement"], c["hot"], c["batch"]
+    total = c["wcu"]["total"]
+    per_item = [2 * math.ceil(max(1, s["bytes"]) / 1024) for s in c["item_sizes"]]
+    aggregate = next((2 * math.ceil(max(1, s["bytes"]) / 1024) for s in c["item_sizes"] if s["entity"] == "BALANCE"), 2)
+    grant = next((2 * math.ceil(max(1, s["bytes"]) / 1024) for s in c["item_sizes"] if s["entity"] == "GRANT"), 2)
+    # On AWS a transactional write costs 2 WCU per KB of each item; the customer's items share a
+    # partition key, so (until DynamoDB splits the partition by sort key) they share its ~1,000
+    # WCU/s; after a split the single hottest item is the limit.
+    # The customer's partition takes the grant, its entry and the aggregate (2 WCU per KB each,
+    # transactional) and the grant's LSI1 row (as DynamoDB Local reports it: conservative).
+    customer_items = sum(w for w, s in zip(per_item, c["item_sizes"]) if s["entity"] in ("GRANT", "LEDGER", "BALANCE"))
+    customer_items += math.ceil(c["wcu"]["lsi"])
+    return {
+        "floor_ratio": lat["one"]["p50"] / lat["floor"]["p50"], "flat": lat["many"]["p50"] / lat["one"]["p50"],
+        "ent_ratio": ent["one"]["p50"] / ent["getitem"]["p50"], "ent_flat": ent["many"]["p50"] / ent["one"]["p50"],
+        "live_ratio": lat["live_one"]["p50"] / lat["live_floor"]["p50"],
+        "live_ent_ratio": ent["live_one"]["p50"] / ent["getitem"]["p50"],
+        "live_ent_query": ent["live_one"]["p50"] / ent["query"]["p50"] if "query" in ent else None,
+        "live_ent_flat": ent["live_many"]["p50"] / ent["live_one"]["p50"],
+        "hot_ratio": hot["rate"] / hot["floor_rate"], "batch_ratio": batch["batch_ms_each"] / batch["single_ms_each"],
+        "aws_wcu": sum(per_item), "aws_customer_wcu": customer_items, "partition_cap": 1000 / max(1, customer_items),
+        "item_cap": 1000 / max(aggregate, grant), "local_wcu": total,
+    }
+
+
+def consumption_rows(c: dict[str, Any]) -> list[str]:
+    """The consumption figures' rows of the Targets table."""
+    f = _consumption_figures(c)
+    lat, ent, hot, batch = c["latency"], c["entitlement"], c["hot"], c["batch"]
+    return [
+        (f"| consumption ≤ 1.5× its floor at p50 | {_fmt(lat['one']['p50'])} ms vs floor {_fmt(lat['floor']['p50'])} ms "
+        f"= **{f['floor_ratio']:.2f}×** | {_verdict(f['floor_ratio'] <= 1.5)} |"),
+        (f"| consumption flat in grants (1 → {c['many']:,} within 1.2×) | {_fmt(lat['one']['p50'])} → "
+        f"{_fmt(lat['many']['p50'])} ms = **{f['flat']:.2f}×** | {_verdict(f['flat'] <= 1.2)} |"),
+        (f"| entitlement check ≤ 1.2× one GetItem | {_fmt(ent['one']['p50'])} ms vs {_fmt(ent['getitem']['p50'])} ms = "
+        f"**{f['ent_ratio']:.2f}×** | {_verdict(f['ent_ratio'] <= 1.2)} |"),
+        (f"| entitlement check flat in grants (1 → {c['many']:,} within 1.2×) | {_fmt(ent['one']['p50'])} → "
+        f"{_fmt(ent['many']['p50'])} ms = **{f['ent_flat']:.2f}×** | {_verdict(f['ent_flat'] <= 1.2)} |"),
+        (f"| consumption under {c['clients']} clients on one customer ≥ 0.5× the floor's rate (a conditional UpdateItem "
+        f"loop on one item, {c['clients']} clients) | {hot['rate']:.1f} vs {hot['floor_rate']:.1f} /s = "
+        f"**{f['hot_ratio']:.2f}×** | {_verdict(f['hot_ratio'] >= 0.5)} |"),
+        (f"| consumption batch of 100 ≤ 1× single calls per consumption | {batch['batch_ms_each']:.1f} vs "
+        f"{batch['single_ms_each']:.1f} ms each = **{f['batch_ratio']:.2f}×** | {_verdict(f['batch_ratio'] <= 1.0)} |"),
+    ]
+
+
+def consumption_section(c: dict[str, Any]) -> list[str]:
+    f = _consumption_figures(c)
+    lat, ent, hot, batch = c["latency"], c["entitlement"], c["hot"], c["batch"]
+    L: list[str] = []
+    add = L.append
+    add(f"{CONSUMPTION_HEADING} (issue 20)")
+    add("")
+    run = f"Measured {c['started']}" if c.get("started") else "Measured in this run"
+    load = f"; machine load (`uptime`) before: `{c['load'][0]}`, after: `{c['load'][1]}`" if c.get("load") else ""
+    add(f"{run}{load}. `bench/consumption.py`, part of `make bench`; `make bench-consumption` re-runs only it and "
+        "rewrites this section and its target rows. Samples of the things compared alternate (A, B, A, B…), so "
+        "the machine's load moves them alike; absolute times are DynamoDB Local's.")
+    add("")
+    add("| figure | p50 ms | p95 ms | against | ratio | target |")
+    add("| --- | ---: | ---: | --- | ---: | --- |")
+    add(f"| consumption through ConsumeFunction, 1 grant ({lat['one']['n']} samples) | {_fmt(lat['one']['p50'])} | "
+        f"{_fmt(lat['one']['p95'])} | floor: its raw calls, {_fmt(lat['floor']['p50'])} ms (p95 {_fmt(lat['floor']['p95'])}) | "
+        f"**{f['floor_ratio']:.2f}×** | ≤ 1.5×: {_verdict(f['floor_ratio'] <= 1.5)} |")
+    add(f"| the same, {c['many']:,} grants on the customer | {_fmt(lat['many']['p50'])} | {_fmt(lat['many']['p95'])} | "
+        f"1 grant | **{f['flat']:.2f}×** | ≤ 1.2×: {_verdict(f['flat'] <= 1.2)} |")
+    add(f"| entitlement check through ListFunction, 1 grant | {_fmt(ent['one']['p50'])} | {_fmt(ent['one']['p95'])} | "
+        f"one GetItem of the aggregate, {_fmt(ent['getitem']['p50'])} ms | **{f['ent_ratio']:.2f}×** | ≤ 1.2×: "
+        f"{_verdict(f['ent_ratio'] <= 1.2)} |")
+    add(f"| the same, {c['many']:,} grants | {_fmt(ent['many']['p50'])} | {_fmt(ent['many']['p95'])} | 1 grant | "
+        f"**{f['ent_flat']:.2f}×** | ≤ 1.2×: {_verdict(f['ent_flat'] <= 1.2)} |")
+    add(f"| live mode: consumption (ConsumptionService, no test-clock read), 1 grant | {_fmt(lat['live_one']['p50'])} | "
+        f"{_fmt(lat['live_one']['p95'])} | its raw calls, {_fmt(lat['live_floor']['p50'])} ms | "
+        f"**{f['live_ratio']:.2f}×** | ≤ 1.5×: {_verdict(f['live_ratio'] <= 1.5)} |")
+    add(f"| live mode: entitlement check (the service), 1 grant | {_fmt(ent['live_one']['p50'])} | "
+        f"{_fmt(ent['live_one']['p95'])} | one GetItem, {_fmt(ent['getitem']['p50'])} ms | **{f['live_ent_ratio']:.2f}×** | "
+        f"≤ 1.2×: {_verdict(f['live_ent_ratio'] <= 1.2)} |")
+    if f["live_ent_query"] is not None:
+        add(f"| (reference) the raw Query of the customer's aggregates that the check makes | {_fmt(ent['query']['p50'])} | "
+            f"{_fmt(ent['query']['p95'])} | one GetItem, {_fmt(ent['getitem']['p50'])} ms | "
+            f"{ent['query']['p50'] / ent['getitem']['p50']:.2f}× | the live check is {f['live_ent_query']:.2f}× it |")
+    add(f"| live mode: the same, {c['many']:,} grants | {_fmt(ent['live_many']['p50'])} | {_fmt(ent['live_many']['p95'])} | "
+        f"1 grant | **{f['live_ent_flat']:.2f}×** | ≤ 1.2×: {_verdict(f['live_ent_flat'] <= 1.2)} |")
+    add("")
+    add(f"Calls of one consumption through the handler: {_calls(c['calls'])} with 1 grant, {_calls(c['calls_many'])} "
+        f"with {c['many']:,} (the burn-down reads a first LSI1 page of {c['first_page']} grants). The floor makes the "
+        f"same calls raw — the GetItem of the customer's test-clock membership (a test-mode stack, `Livemode` false, "
+        f"as the local stack and this bench run; a live one skips it), one LSI1 Query, the consumption's own "
+        f"{c['txn_items']}-item TransactWriteItems replayed on fresh keys, one BatchGetItem of the aggregate. The "
+        f"entitlement check through ListFunction makes {_calls(c['calls_entitlement'])}: in test mode it reads the "
+        "membership too, so it is two calls against the one GetItem of the target; a live deployment makes the one "
+        "Query of the customer's aggregates (the live-mode rows, measured on the service). Why the check misses "
+        "≤ 1.2× a GetItem even live: it must be a Query (which CASH currencies may pay for the metric is not "
+        "known before reading), and on DynamoDB Local a Query of those few items costs more than a GetItem "
+        "(the reference row); on AWS both are one strongly consistent read of one partition, 1 RCU for these "
+        "items (not measured here). Folding the test-clock membership into the same Query (`SK BETWEEN "
+        "BALANCE# AND CLOCK`, the membership's sort key) would make the test-mode check one call too; not "
+        "built (it needs a key helper in store/keys.py).")
+    add("")
+    add(f"**One customer, {c['clients']} concurrent clients** ({hot['consumptions']} consumptions of 1 unit on one "
+        f"grant): **{hot['rate']:.1f} consumptions/s** ({hot['conflicts']} lost transactions retried; every unit "
+        f"accounted for) against the floor of {c['clients']} clients looping GetItem + conditional UpdateItem on one "
+        f"item: {hot['floor_rate']:.1f} updates/s ({hot['floor_retries']} lost conditions) — **{f['hot_ratio']:.2f}×**, "
+        f"target ≥ 0.5× (set here; the issue asks for the figure): {_verdict(f['hot_ratio'] >= 0.5)}. Every "
+        "consumption of one balance writes the same grant and aggregate items, so concurrent ones serialize as the "
+        "floor's do; a lost one re-reads after a jittered pause (services/retry.py), which the floor does not take. "
+        "The gap is the length of the read-decide-write window: the floor's is one GetItem and one small "
+        "UpdateItem, a consumption's an LSI1 Query, the burn-down and a 4-item transaction conditioned on the "
+        "grant's version, so with 32 clients most attempts lose to one that committed meanwhile (the lost "
+        "transactions above). What would close it (not built): a consumption drawing on one grant could write it "
+        "with a condition on its balance (`currentBalance >= :amount`, ADD) instead of its version, so concurrent "
+        "consumptions of a well-funded grant commute instead of conflicting; beyond one item's rate, the sharded "
+        "buckets of README \"A hot customer\".")
+    add("")
+    sizes = ", ".join(f"{s['entity'].lower()} {s['bytes']:,} B" for s in c["item_sizes"])
+    add(f"**Write units per consumption** (ReturnConsumedCapacity=INDEXES on its transaction, DynamoDB Local): "
+        f"{f['local_wcu']:.0f} WCU (table {c['wcu']['table']:.0f}, LSI {c['wcu']['lsi']:.0f}, GSI "
+        f"{c['wcu']['gsi']:.0f}). Its items: {sizes}. On AWS a transactional write costs 2 WCU per KB of each item: "
+        f"**{f['aws_wcu']} WCU** for the transaction, plus its index rows (the grant's LSI1 row, the entry's GSI1 row "
+        f"on the account's ledger partition); **≈{f['aws_customer_wcu']} WCU on the customer's partition** (grant, "
+        "entry, aggregate and the LSI1 row). Ceilings this implies (≈1,000 WCU/s per partition and per "
+        f"item): **≈{f['partition_cap']:.0f} consumptions/s per customer** while its items share one partition; "
+        f"≈{f['item_cap']:.0f}/s once DynamoDB has split the partition by sort key (the grant being burned and the "
+        "balance's aggregate are single items written by every consumption). How they are raised: README, \"A hot "
+        "customer\".")
+    add("")
+    add(f"**Batch of 100** through `POST /credit-consumptions/batch` against 100 single `POST /credit-consumptions` "
+        f"(median of {batch['rounds']} alternating rounds): {batch['batch_ms_each']:.1f} ms per consumption vs "
+        f"{batch['single_ms_each']:.1f} ms — **{f['batch_ratio']:.2f}×**, target ≤ 1× (set here): "
+        f"{_verdict(f['batch_ratio'] <= 1.0)}. The batch saves the per-request work (event parsing, routing, "
+        "validation of the envelope) and on AWS 99 HTTP round trips; each item is still its own read-decide-write "
+        "(one transaction each, answered on its own).")
+    add("")
+    return L
+
+
+def splice_consumption(c: dict[str, Any]) -> Path:
+    """Put this consumption run's section and target rows into BENCHMARKS.md, the rest kept."""
+    text = OUT.read_text() if OUT.exists() else "# Benchmarks\n\n## Targets\n\n| target | result | |\n| --- | --- | --- |\n"
+    lines = [l for l in text.split("\n") if not l.startswith(_CONSUMPTION_ROW_PREFIXES)]
+    # The Targets table: its rows end at the first blank line after its header.
+    head = lines.index("## Targets")
+    start = next(i for i in range(head, len(lines)) if lines[i].startswith("| ---"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    lines[end:end] = consumption_rows(c)
+    # The section: from its heading to the next "## " heading (or the end).
+    at = next((i for i, l in enumerate(lines) if l.startswith(CONSUMPTION_HEADING)), None)
+    if at is None:
+        lines += [""] + consumption_section(c)
+    else:
+        stop = next((i for i in range(at + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines[at:stop] = consumption_section(c)
+    OUT.write_text("\n".join(lines).rstrip("\n") + "\n")
     return OUT
 
 

@@ -76,21 +76,25 @@ class ConsumptionService:
         self.clock = clock
 
     # ---------------------------------------------------------------- consume
-    def consume(self, account_id: str, request: ConsumeRequest) -> tuple[ConsumptionRecord, list[BalanceTotals], bool]:
+    def consume(self, account_id: str, request: ConsumeRequest, *, now: datetime | None = None,
+                ) -> tuple[ConsumptionRecord, list[BalanceTotals], bool]:
         """The consumption, the balances it drew from (after it), and whether this call made it
-        (201) or replayed it (200)."""
+        (201) or replayed it (200). `now`: the request's instant for this customer, when the
+        caller has it (a batch reads it once per customer)."""
         item = consumption_input(request)
         digest = request_hash(item)
+        # The request's instant, read once (a test clock's customer: its clock's time, one read).
+        now = now or now_for(self.clock, account_id, item.customer_id)
         conflicts = 0
         while True:
             try:
-                record = self._commit(account_id, item, digest)
+                record = self._commit(account_id, item, digest, now)
                 telemetry.count("ConsumptionsCreated")
-                return record, self._balances_after(record), True
+                return record, self._balances_after(record, now), True
             except ConcurrentUpdate:
                 existing = self.repo.get_consumption(account_id, item.event_id)
                 if existing is not None:
-                    return self._replay(existing, digest), self._balances_after(existing), False
+                    return self._replay(existing, digest), self._balances_after(existing, now), False
                 conflicts += 1
                 if conflicts >= self.attempts:
                     raise RetryableConflict(_BUSY) from None
@@ -101,8 +105,7 @@ class ConsumptionService:
             raise Conflict(f"eventId {existing.event_id} was already consumed with a different body", field="eventId")
         return existing
 
-    def _commit(self, account_id: str, item: ConsumptionInput, digest: str) -> ConsumptionRecord:
-        now = now_for(self.clock, account_id, item.customer_id)  # a test clock's customer: its clock's time
+    def _commit(self, account_id: str, item: ConsumptionInput, digest: str, now: datetime) -> ConsumptionRecord:
         balances = [BalanceReader(self.repo, account_id, item.customer_id, t, s, first_page=FIRST_PAGE)
                     for t, s in item.balances()]
         allocations = within_limit(plan_reading([item.line()], balances, item.burn_currency, now))
@@ -190,24 +193,27 @@ class ConsumptionService:
         return InsufficientCredits(f"usable credits do not cover this consumption ({short} short); nothing was "
                                    "consumed", details=details)
 
-    def _balances_after(self, record: ConsumptionRecord) -> list[BalanceTotals]:
-        """The balance rows it drew from, as they are now (one BatchGetItem of the aggregates)."""
+    def _balances_after(self, record: ConsumptionRecord, now: datetime) -> list[BalanceTotals]:
+        """The balance rows it drew from, as they are at `now` (one BatchGetItem of the aggregates)."""
         drawn = list(dict.fromkeys(("USAGE", record.metric_id or "") if a.type == "USAGE" else ("CASH", record.currency or "")
                                    for a in record.allocations))
         if not drawn:
             return []
-        now = now_for(self.clock, record.account_id, record.customer_id)
         found = self.repo.balance_aggregates_of(record.account_id, record.customer_id, drawn)
         return [aggregates.totals_at(_key(grant_type, scope), found[(grant_type, scope)], now, _EXPIRING)
                 for grant_type, scope in drawn]
 
     def consume_many(self, account_id: str, bodies: list[Any]) -> list[tuple[int, Any]]:
-        """`POST /credit-consumptions/batch`: each item on its own -> (status, result or error)."""
+        """`POST /credit-consumptions/batch`: each item on its own -> (status, result or error).
+        The batch is one request: one instant per customer (its test clock read once)."""
         results: list[tuple[int, Any]] = []
+        instants: dict[str, datetime] = {}
         for index, body in enumerate(bodies):
             try:
                 request = ConsumeRequest.model_validate(body)
-                record, balances, created = self.consume(account_id, request)
+                if request.customerId not in instants:
+                    instants[request.customerId] = now_for(self.clock, account_id, request.customerId)
+                record, balances, created = self.consume(account_id, request, now=instants[request.customerId])
                 results.append((201 if created else 200, (record, balances)))
             except ValidationError as exc:
                 details = validation_details([{**e, "loc": ("consumptions", index, *e["loc"])} for e in exc.errors()])
@@ -222,7 +228,7 @@ class ConsumptionService:
         record = self.repo.get_consumption(account_id, event_id)
         if record is None:
             raise NotFound(f"no consumption with eventId {event_id}", field="eventId")
-        return record, self._balances_after(record)
+        return record, self._balances_after(record, now_for(self.clock, account_id, record.customer_id))
 
     def entitlement(self, account_id: str, customer_id: str, metric_id: str) -> tuple[Decimal, list[tuple[str, Decimal]], datetime]:
         """USAGE units of the metric usable now, and per currency the CASH credits that may pay
