@@ -130,3 +130,35 @@ def test_max_per_month_is_honoured_and_a_disabled_rule_does_nothing(api):
         "customerId": customer, "type": "CASH", "currency": "USD", "threshold": "1.00",
         "grant": {"name": "x", "type": "CASH", "amount": "1.00", "currency": "EUR"}})
     assert_error(mismatched, 400, "validation_error")
+
+
+def test_a_top_up_and_an_alert_on_a_test_clock_happen_at_its_time_and_name_their_actors(api, webhook_receiver):
+    """A customer on a test clock: the top-up grant is made at the clock's time, on its clock, by
+    the top_up job; the alert's event carries the clock and the actor of the write that crossed."""
+    from tests.e2e.test_test_clocks_http import attach, create_clock
+
+    frozen = "2028-05-01T00:00:00Z"
+    clock = create_clock(api, frozen)
+    customer = new_customer()
+    attach(api, clock["id"], customer)
+    create(api, cash(customer, "10.00"))
+    alert = api("POST", "/credit-balance-alerts", json={"customerId": customer, "type": "CASH", "currency": "USD",
+                                                        "threshold": "6.00"})
+    assert alert.status_code == 201, alert.text
+    rule = api("POST", "/credit-top-up-rules", json={
+        "customerId": customer, "type": "CASH", "currency": "USD", "threshold": "5.00", "maxPerMonth": 1,
+        "grant": {"name": "Top-up", "type": "CASH", "amount": "3.00", "currency": "USD", "category": "PROMOTIONAL"}})
+    assert rule.status_code == 201, rule.text
+    consume(api, customer, currency="USD", amount="6.00")  # 10.00 -> 4.00: crosses both
+    topped = webhook_receiver.wait_for(
+        lambda e: (e.get("detail") or {}).get("customerId") == customer
+        and e["detail-type"] == "account.credits.topped_up", timeout=60)["detail"]
+    assert topped["occurredAt"] == frozen and topped["testClockId"] == clock["id"]
+    assert topped["actor"] == {"type": "system", "job": "top_up"}
+    [grant] = [g for g in list_all(api, "/credit-grants", customerId=customer) if g.get("topUpRuleId")]
+    assert grant["effectiveAt"] == frozen and grant["createdAt"] == frozen
+    low = webhook_receiver.wait_for(
+        lambda e: (e.get("detail") or {}).get("customerId") == customer
+        and e["detail-type"] == "account.credits.balance_low", timeout=60)["detail"]
+    assert low["occurredAt"] == frozen and low["testClockId"] == clock["id"]
+    assert low["actor"]["type"] == "api_key"

@@ -49,7 +49,11 @@ def balance_events(record: Any, watches) -> list[BaseEvent]:
     after_buckets = item_to_buckets(new)
     before_when = from_iso((old or {}).get("updatedAt")) or when
     before = aggregates.available_at(item_to_buckets(old), before_when)
-    crossed = watches().on_balance_change(new["accountId"], new["customerId"], key, after_buckets, version, when)
+    write = dict(new.get("lastWrite") or {})
+    actor, clock_id = write.pop("actor", None), write.pop("testClockId", None)
+    write.pop("at", None)
+    crossed = watches().on_balance_change(new["accountId"], new["customerId"], key, after_buckets, version, when,
+                                          test_clock_id=clock_id)
     events: list[BaseEvent] = []
     for watch, direction, after in crossed:
         name = BALANCE_LOW if direction == "balance_low" else BALANCE_RECOVERED
@@ -58,8 +62,9 @@ def balance_events(record: Any, watches) -> list[BaseEvent]:
             alert=watch_view(watch).model_dump(mode="json"), type=key.type, currency=key.currency,
             metricId=key.metric_id, threshold=amount_text(watch.threshold, key.type, key.currency),
             balanceBefore=amount_text(before, key.type, key.currency),
-            balanceAfter=amount_text(after, key.type, key.currency), write=dict(new.get("lastWrite") or {}))
+            balanceAfter=amount_text(after, key.type, key.currency), write=write)
+        # The alert is the write's consequence: it names the write's actor and its test clock.
         events.append(model(id=event_id(new["PK"], new["SK"], str(version), watch.id, name),
                             accountId=new["accountId"], customerId=new["customerId"], grantId=None,
-                            occurredAt=new.get("updatedAt") or "", data=data))
+                            occurredAt=new.get("updatedAt") or "", actor=actor, testClockId=clock_id, data=data))
     return events

@@ -132,9 +132,11 @@ class WatchService:
 
     # ---------------------------------------------------------------- a balance moved
     def on_balance_change(self, account_id: str, customer_id: str, key: aggregates.BalanceKey,
-                          buckets: dict, version: int, when: datetime) -> list[tuple[WatchRecord, str, Decimal]]:
+                          buckets: dict, version: int, when: datetime, *, test_clock_id: str | None = None,
+                          ) -> list[tuple[WatchRecord, str, Decimal]]:
         """Act on every watch of the balance that this committed change crossed: returns the
-        alert crossings to publish (watch, direction, balance after); top-ups are made here."""
+        alert crossings to publish (watch, direction, balance after); top-ups are made here.
+        `when` is the write's instant (a test clock's customer: its clock's time)."""
         watches = self.store.of_balance(account_id, customer_id, key.type, key.scope)
         if not watches:
             return []
@@ -147,7 +149,7 @@ class WatchService:
                 out.append((watch, crossing.direction, available))
                 self._move(moved, watch.version)
             elif crossing.direction == LOW and watch.status == "ACTIVE" and top_ups_left(watch, when) > 0:
-                self._top_up(moved, watch, version, when)
+                self._top_up(moved, watch, version, when, test_clock_id)
             else:
                 self._move(moved, watch.version)
         return out
@@ -158,21 +160,25 @@ class WatchService:
         except ConcurrentUpdate:
             pass  # moved by a redelivery of the same record, or changed by a PATCH: it looks again next time
 
-    def _top_up(self, moved: WatchRecord, rule: WatchRecord, crossing_version: int, when: datetime) -> None:
+    def _top_up(self, moved: WatchRecord, rule: WatchRecord, crossing_version: int, when: datetime,
+                test_clock_id: str | None) -> None:
         month = month_of(when)
         counted = moved.evolve(month=month, month_count=(rule.month_count if rule.month == month else 0) + 1)
         template = dict(rule.grant or {})
         if template.get("category", "PAID") == "PAID":
             template.setdefault("generateInvoice", True)  # a PAID top-up requests its invoice
         body = CreateGrantRequest(customerId=rule.customer_id, **template)
-        grant = build_grant(rule.account_id, body, when).evolve(top_up_rule_id=rule.id)
-        # A top-up whose template requires payment waits for it like any such grant: no GRANTED
-        # entry yet, a notice requests its invoice (domain/paid_rules.py).
-        entry = None if grant.awaiting_payment else granted_entry(grant, when)
-        notices = [invoice_notice(grant, when)] if grant.awaiting_payment else []
-        try:
-            with acting_as(system_actor("top_up")):
+        # Everything it writes (the grant, its entry, its notice) is the top_up job's, at the
+        # crossing's instant (a test clock's customer: its clock's time, on its clock).
+        with acting_as(system_actor("top_up")):
+            grant = build_grant(rule.account_id, body, when).evolve(top_up_rule_id=rule.id,
+                                                                    test_clock_id=test_clock_id)
+            # A top-up whose template requires payment waits for it like any such grant: no GRANTED
+            # entry yet, a notice requests its invoice (domain/paid_rules.py).
+            entry = None if grant.awaiting_payment else granted_entry(grant, when)
+            notices = [invoice_notice(grant, when)] if grant.awaiting_payment else []
+            try:
                 self.store.top_up(counted, rule.version, grant, entry, claim=f"topup#{rule.id}#{crossing_version}",
                                   notices=notices)
-        except ConcurrentUpdate:
-            pass  # this crossing's grant exists already (a redelivery), or the rule moved meanwhile
+            except ConcurrentUpdate:
+                pass  # this crossing's grant exists already (a redelivery), or the rule moved meanwhile

@@ -122,7 +122,12 @@ class DynamoRepository:
         write = {"entryIds": [e["id"] for e in written][:10], "types": sorted({e["entryType"] for e in written}),
                  "invoiceId": next((e["invoiceId"] for e in written if e.get("invoiceId")), None),
                  "eventId": next((e["context"]["eventId"] for e in written if (e.get("context") or {}).get("eventId")),
-                                 None)}
+                                 None),
+                 # Who wrote it and when: a test clock's customer writes at its clock's time, and the
+                 # alerts and top-ups it crosses happen then (services/watches.py).
+                 "actor": next((e["actor"] for e in written if e.get("actor")), None),
+                 "at": max((e["createdAt"] for e in written), default=None),
+                 "testClockId": next((e["testClockId"] for e in written if e.get("testClockId")), None)}
         for (account_id, customer_id, key), change in _merge_by_item(deltas).items():
             clean.append(self._aggregate_update(account_id, customer_id, key, change, write))
         if len(clean) > 100:
@@ -134,7 +139,8 @@ class DynamoRepository:
         names = {"#t": "grantType", "#c": "currency", "#m": "metricId", "#e": "entity", "#u": "updatedAt",
                  "#w": "lastWrite", "#a": "accountId", "#cu": "customerId"}
         values: dict[str, Any] = {":t": key.type, ":c": key.currency, ":m": key.metric_id, ":e": "BALANCE",
-                                  ":u": to_iso(datetime.now(UTC)), ":one": 1, ":w": write, ":a": account_id,
+                                  ":u": write.get("at") or to_iso(datetime.now(UTC)), ":one": 1,
+                                  ":w": write, ":a": account_id,
                                   ":cu": customer_id}
         adds = ["version :one"]
         for i, ((field, window), amount) in enumerate(sorted(change.items())):
