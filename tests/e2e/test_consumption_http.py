@@ -62,6 +62,10 @@ def test_usage_then_cash_partial_and_the_ledger(api):
     rest = consume(api, {"eventId": event_id(), "customerId": customer, "metricId": "api_calls", "quantity": "2",
                          "currency": "USD", "unitPrice": "0.30"}).json()
     assert rest["covered"]["value"] == "0.40" and rest["uncovered"]["value"] == "0.20"
+    # The first one again, after another moved the balance: the same body as its first answer
+    # (its balances right after it), by replay and by GET.
+    assert consume(api, body).json() == made
+    assert api("GET", f"/credit-consumptions/{body['eventId']}").json() == made
 
 
 def test_strict_answers_402_and_writes_nothing(api):

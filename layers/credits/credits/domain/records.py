@@ -263,6 +263,9 @@ class ConsumptionRecord:
     created_at: datetime
     # Who sent it (domain/actors.py): an API key, or the command / queue message's source.
     actor: Actor | None = field(default_factory=current_actor)
+    # The balance rows it drew from, right after it (balances.BalanceTotals), stored with it so a
+    # replay and GET answer what the first answer said; empty for one stored before they were.
+    balances: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ class ConsumptionService:
             if existing is not None:  # a replay of one that went through while there was credit
                 raise ConcurrentUpdate("eventId taken")
             raise self._insufficient(account_id, item, covered, now)
-        drawing = _Drawing(balances, now)
+        drawing = _Drawing(balances, now, self.repo.balance_aggregates_of(account_id, item.customer_id, item.balances()))
         record = drawing.add(account_id, item, digest, allocations, covered)
         updates, entries = drawing.writes()
         self.repo.commit_consumptions([record], updates, entries)
@@ -157,7 +157,8 @@ class ConsumptionService:
             if any(b.moved for b in balances):
                 backoff(attempt)
                 continue
-            drawing = _Drawing(balances, now)
+            drawing = _Drawing(balances, now, self.repo.balance_aggregates_of(account_id, first.customer_id,
+                                                                             first.balances()))
             for item, actor in run:
                 mine = [replace(a, line_id=LINE_ID) for a in allocations if a.line_id == item.event_id]
                 covered = coverage(item, mine)
@@ -194,9 +195,11 @@ class ConsumptionService:
                                    "consumed", details=details)
 
     def _balances_after(self, record: ConsumptionRecord, now: datetime) -> list[BalanceTotals]:
-        """The balance rows it drew from, as they are at `now` (one BatchGetItem of the aggregates)."""
-        drawn = list(dict.fromkeys(("USAGE", record.metric_id or "") if a.type == "USAGE" else ("CASH", record.currency or "")
-                                   for a in record.allocations))
+        """The balance rows it drew from right after it, as stored with it (a consumption stored
+        before they were: as they are at `now`, one BatchGetItem of the aggregates)."""
+        if record.balances:
+            return list(record.balances)
+        drawn = _drawn_balances(record, record.allocations)
         if not drawn:
             return []
         found = self.repo.balance_aggregates_of(record.account_id, record.customer_id, drawn)
@@ -246,6 +249,12 @@ class ConsumptionService:
         return units, sorted(cash), now
 
 
+def _drawn_balances(item: ConsumptionInput | ConsumptionRecord, allocations: Any) -> list[tuple[str, str]]:
+    """(type, scope) of the balances the allocations drew from, in the order they did."""
+    return list(dict.fromkeys(("USAGE", item.metric_id or "") if a.type == "USAGE" else ("CASH", item.currency or "")
+                              for a in allocations))
+
+
 def _key(grant_type: str, scope: str) -> aggregates.BalanceKey:
     return aggregates.BalanceKey(grant_type, scope if grant_type == "CASH" else None,
                                  scope if grant_type == "USAGE" else None)
@@ -264,10 +273,13 @@ class _Drawing:
     balance, one CONSUMED entry per consumption and grant (with the balance after it), and each
     grant written once at the end, conditioned on the version read."""
 
-    def __init__(self, balances: list[BalanceReader], now: datetime):
+    def __init__(self, balances: list[BalanceReader], now: datetime, aggregates_read: dict[tuple[str, str], dict]):
         self.balances = balances
         self.now = now
         self.read = {g.id: g for b in balances for g in b.read}
+        # The balances' aggregates as read before the write, moved as each consumption moves
+        # them: every consumption stores the rows it drew from right after it.
+        self.running = {scope: dict(buckets) for scope, buckets in aggregates_read.items()}
         self.after: dict[str, GrantRecord] = {}
         self.entries: list[LedgerRecord] = []
         self.records: list[ConsumptionRecord] = []
@@ -278,6 +290,11 @@ class _Drawing:
             grant = self.after.get(grant_id, self.read[grant_id])
             drawn = grant.evolve(current_balance=grant.current_balance - amount, ever_applied=True,
                                  updated_at=self.now, version=self.read[grant_id].version + 1)
+            # As the transaction moves the aggregate: from what the grant contributes as stored.
+            before = aggregates.contribution(grant) if grant_id in self.after else (grant.stored or {})
+            scope = (drawn.type, drawn.balance_scope)
+            change = aggregates.delta(before, aggregates.contribution(drawn))
+            self.running[scope] = aggregates.merge([(scope, self.running.get(scope, {})), (scope, change)]).get(scope, {})
             self.after[grant_id] = drawn
             self.entries.append(entry(drawn, "CONSUMED", amount, self.now,
                                       context={**grant_context(drawn), "eventId": item.event_id}))
@@ -287,7 +304,9 @@ class _Drawing:
             unit_price=item.unit_price, mode=item.mode, covered_units=covered.covered_units,
             covered_value=covered.covered_value, uncovered_units=covered.uncovered_units,
             uncovered_value=covered.uncovered_value, allocations=tuple(_shown(item, allocations)),
-            request_hash=digest, created_at=self.now)
+            request_hash=digest, created_at=self.now,
+            balances=tuple(aggregates.totals_at(_key(t, scope), self.running.get((t, scope), {}), self.now, _EXPIRING)
+                           for t, scope in _drawn_balances(item, allocations)))
         self.records.append(record)
         return record
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from credits.domain.actors import actor_id
 from credits.domain.balance_aggregates import AVAILABLE, COUNT, PENDING, BalanceKey, contribution
+from credits.domain.balances import BalanceTotals
 from credits.domain.burndown import Allocation
 from credits.domain.clock import from_iso, to_iso
 from credits.domain.records import (
@@ -358,6 +359,9 @@ def consumption_to_item(record: ConsumptionRecord) -> dict[str, Any]:
         "allocations": [_drop_none({"grantId": a.grant_id, "type": a.type, "units": a.units, "value": a.value})
                         for a in record.allocations],
         "requestHash": record.request_hash, "createdAt": to_iso(record.created_at), "actor": record.actor,
+        "balancesAfter": [_drop_none({"type": b.type, "currency": b.currency, "metricId": b.metric_id,
+                                      "available": b.available, "pending": b.pending, "expiring": b.expiring,
+                                      "grantCount": b.grant_count}) for b in record.balances] or None,
     })
 
 
@@ -376,6 +380,10 @@ def item_to_consumption(item: dict[str, Any]) -> ConsumptionRecord:
                                      units=_decimal(a.get("units")), value=Decimal(a["value"]))
                           for a in item.get("allocations", [])),
         request_hash=item["requestHash"], created_at=_dt(item["createdAt"]), actor=actor_of(item),
+        balances=tuple(BalanceTotals(type=b["type"], currency=b.get("currency"), metric_id=b.get("metricId"),
+                                     available=Decimal(b["available"]), pending=Decimal(b["pending"]),
+                                     expiring=Decimal(b["expiring"]), grant_count=int(b["grantCount"]))
+                       for b in item.get("balancesAfter") or ()),
     )
 
 
