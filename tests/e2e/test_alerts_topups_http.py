@@ -162,3 +162,26 @@ def test_a_top_up_and_an_alert_on_a_test_clock_happen_at_its_time_and_name_their
         and e["detail-type"] == "account.credits.balance_low", timeout=60)["detail"]
     assert low["occurredAt"] == frozen and low["testClockId"] == clock["id"]
     assert low["actor"]["type"] == "api_key"
+
+
+def test_alerts_rules_and_test_clocks_are_in_the_audit_trail(api):
+    from tests.e2e.test_test_clocks_http import create_clock
+
+    customer = new_customer()
+    alert = api("POST", "/credit-balance-alerts", json={"customerId": customer, "type": "CASH", "currency": "USD",
+                                                        "threshold": "1.00"}).json()
+    rule = api("POST", "/credit-top-up-rules", json={
+        "customerId": customer, "type": "CASH", "currency": "USD", "threshold": "1.00",
+        "grant": {"name": "t", "type": "CASH", "amount": "1.00", "currency": "USD"}}).json()
+    assert api("PATCH", f"/credit-top-up-rules/{rule['id']}", json={"maxPerMonth": 4}).status_code == 200
+    assert api("DELETE", f"/credit-balance-alerts/{alert['id']}").status_code == 204
+    clock = create_clock(api)
+
+    def actions(resource_id):
+        items = api("GET", "/audit-events", params={"resourceId": resource_id}).json()["items"]
+        return sorted((e["action"], (e.get("actor") or {}).get("type")) for e in items)
+
+    wait_until(lambda: len(actions(alert["id"])) == 2 and len(actions(rule["id"])) == 2 and actions(clock["id"]))
+    assert actions(alert["id"]) == [("credit_balance_alert.created", "api_key"), ("credit_balance_alert.deleted", "api_key")]
+    assert actions(rule["id"]) == [("credit_top_up_rule.created", "api_key"), ("credit_top_up_rule.updated", "api_key")]
+    assert actions(clock["id"]) == [("test_clock.created", "api_key")]

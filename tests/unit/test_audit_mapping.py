@@ -61,3 +61,39 @@ def test_a_grant_edit_without_a_ledger_entry_is_an_event_and_a_balance_change_is
     assert (event.action, event.actor, event.data) == ("credit_grant.updated", ALICE, {"changed": {"name": "Renamed", "priority": 7}})
     spent = {**before, "currentBalance": 0, "version": 9}  # its APPLIED entry is the event
     assert audit_of_change(before, spent) is None
+
+
+def test_alerts_rules_and_test_clocks_are_audited_with_who_did_it_and_crossings_are_not():
+    from decimal import Decimal
+
+    from credits.domain.records import TestClockRecord, WatchRecord
+    from credits.store.items import test_clock_to_item, watch_to_item
+
+    with acting_as(ALICE):
+        rule = WatchRecord(id="ctr_1", kind="TOP_UP", account_id="acct", customer_id="cus", type="CASH", currency="USD",
+                           metric_id=None, threshold=Decimal("5.00"), state="ABOVE", created_at=NOW, updated_at=NOW,
+                           grant={"name": "t", "type": "CASH", "amount": "1.00", "currency": "USD"}, max_per_month=2)
+        clock = TestClockRecord(id="clock_1", account_id="acct", name="c", frozen_time=NOW, status="READY",
+                                created_at=NOW, updated_at=NOW)
+    made = audit_of_change(None, watch_to_item(rule))
+    assert (made.action, made.resource_id, made.actor) == ("credit_top_up_rule.created", "ctr_1", ALICE)
+    crossed = rule.evolve(state="BELOW", month="2026-03", month_count=1, version=1)
+    assert audit_of_change(watch_to_item(rule), watch_to_item(crossed)) is None  # the balance moved it
+    patched = crossed.evolve(max_per_month=3, changed_by=BOB, version=2)
+    changed = audit_of_change(watch_to_item(crossed), watch_to_item(patched))
+    assert (changed.action, changed.actor) == ("credit_top_up_rule.updated", BOB)
+    marked = patched.evolve(deleted_at=NOW, changed_by=ALICE, version=3)
+    deleted = audit_of_change(watch_to_item(patched), watch_to_item(marked))
+    assert (deleted.action, deleted.actor) == ("credit_top_up_rule.deleted", ALICE)
+    alert = audit_of_change(None, watch_to_item(rule.evolve(kind="ALERT", id="cba_1", grant=None)))
+    assert alert.action == "credit_balance_alert.created"
+
+    assert audit_of_change(None, test_clock_to_item(clock)).action == "test_clock.created"
+    advancing = clock.evolve(status="ADVANCING", changed_by=BOB, version=1)
+    advanced = audit_of_change(test_clock_to_item(clock), test_clock_to_item(advancing))
+    assert (advanced.action, advanced.actor) == ("test_clock.advanced", BOB)
+    with acting_as(system_actor("test_clock")):
+        step = advancing.evolve(frozen_time=NOW.replace(day=2), version=2)
+    assert audit_of_change(test_clock_to_item(advancing), test_clock_to_item(step)) is None  # the worker's step
+    gone = audit_of_change(test_clock_to_item(step), test_clock_to_item(step.evolve(status="DELETING", changed_by=ALICE)))
+    assert (gone.action, gone.actor) == ("test_clock.deleted", ALICE)

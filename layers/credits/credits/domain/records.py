@@ -293,6 +293,9 @@ class WatchRecord:
     month_count: int = 0
     # Who made the alert or rule.
     actor: Actor | None = field(default_factory=current_actor)
+    # Who last changed its terms (PATCH) or deleted it: the audit trail's actor.
+    changed_by: Actor | None = None
+    deleted_at: datetime | None = None  # set just before it is deleted (the audit trail's deletion)
 
     @property
     def scope(self) -> str:
@@ -359,6 +362,9 @@ class TestClockRecord:
     target_time: datetime | None = None
     lease_until: datetime | None = None
     version: int = 0
+    # Who made it, and who last asked it to advance or be deleted (the audit trail's actors).
+    actor: Actor | None = field(default_factory=current_actor)
+    changed_by: Actor | None = None
 
     def evolve(self, **changes: Any) -> TestClockRecord:
         return replace(self, **changes)

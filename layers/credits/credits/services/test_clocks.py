@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from credits.domain.actors import acting_as, system_actor
+from credits.domain.actors import acting_as, current_actor, system_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from credits.domain.records import GrantRecord, Page, TestClockRecord
@@ -158,7 +158,8 @@ class TestClockService:
         towards the target until done (READY) or `deadline` (time.monotonic()); what is left
         goes to the asynchronous worker."""
         clock = self.get(account_id, clock_id)
-        claimed = advance_claim(clock, body.frozenTime, self.clock(), self.lease)  # type: ignore[arg-type]
+        claimed = advance_claim(clock, body.frozenTime, self.clock(), self.lease).evolve(  # type: ignore[arg-type]
+            changed_by=current_actor())
         try:
             self.store.save(claimed, clock.version)
         except ConcurrentUpdate:
@@ -246,7 +247,7 @@ class TestClockService:
             raise Conflict("the test clock is advancing; delete it once it is READY", field="testClockId")
         if clock.status == "READY":
             now = self.clock()
-            deleting = clock.evolve(status="DELETING", updated_at=now, lease_until=now + self.lease,
+            deleting = clock.evolve(status="DELETING", updated_at=now, changed_by=current_actor(), lease_until=now + self.lease,
                                     version=clock.version + 1)
             try:
                 self.store.save(deleting, clock.version)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from credits.domain import balance_aggregates as aggregates
-from credits.domain.actors import acting_as, system_actor
+from credits.domain.actors import acting_as, current_actor, system_actor
 from credits.domain.clock import utcnow
 from credits.domain.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound
 from credits.domain.grant_rules import build_grant, granted_entry
@@ -104,12 +104,25 @@ class WatchService:
         return self.store.list(account_id, kind, customer_id=customer_id, limit=limit, after=after, before=before)
 
     def delete(self, account_id: str, watch_id: str, kind: str) -> None:
-        self.store.delete(self.get(account_id, watch_id, kind))
+        """Marked deleted by whom (the audit trail reads that write), then deleted."""
+        for _ in range(10):
+            watch = self.get(account_id, watch_id, kind)
+            marked = watch if watch.deleted_at else watch.evolve(
+                deleted_at=self.clock(), changed_by=current_actor(), updated_at=self.clock(), version=watch.version + 1)
+            try:
+                if marked is not watch:
+                    self.store.save(marked, watch.version)
+                self.store.delete(marked)
+                return
+            except ConcurrentUpdate:
+                continue
+        raise Conflict("the watch is being changed by another request; retry")
 
     def update_rule(self, account_id: str, rule_id: str, body: UpdateTopUpRuleRequest) -> WatchRecord:
         for _ in range(10):
             rule = self.get(account_id, rule_id, "TOP_UP")
-            changes: dict[str, Any] = {"updated_at": self.clock(), "version": rule.version + 1}
+            changes: dict[str, Any] = {"updated_at": self.clock(), "version": rule.version + 1,
+                                       "changed_by": current_actor()}
             if body.threshold is not None:
                 changes["threshold"] = parse_threshold(body.threshold, rule.type, rule.currency)
                 changes["state"] = state_of(self._available(account_id, rule.customer_id, rule.type, rule.scope,

@@ -464,6 +464,10 @@ def audit_of_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> A
     if entity == "APIKEY" and new.get("revokedAt") and not (old or {}).get("revokedAt"):
         return _audit(new, "api_key.revoked", "api_key", new["keyId"], new["revokedAt"], "revokedBy",
                       data={"name": new["name"], "scope": new["scope"]})
+    if entity == "WATCH":
+        return _watch_audit(old, new)
+    if entity == "TEST_CLOCK":
+        return _test_clock_audit(old, new)
     if entity == "TAXRATE":
         action = "tax_rate.created" if old is None else "tax_rate.updated"
         if old is not None and all(old.get(f) == new.get(f) for f in ("name", "active")):
@@ -471,6 +475,39 @@ def audit_of_change(old: dict[str, Any] | None, new: dict[str, Any] | None) -> A
         return _audit(new, action, "tax_rate", new["id"], new["createdAt"] if old is None else new["updatedAt"],
                       "actor" if old is None else "updatedBy", data={"name": new["name"], "active": new["active"]})
     return None
+
+
+_WATCH_TERMS = ("threshold", "grant", "maxPerMonth", "status")  # what a PATCH changes (not a crossing's moves)
+
+
+def _watch_audit(old: dict[str, Any] | None, new: dict[str, Any]) -> AuditRecord | None:
+    resource = "credit_balance_alert" if new["kind"] == "ALERT" else "credit_top_up_rule"
+    if old is None:
+        action, actor_attribute = "created", "actor"
+    elif new.get("deletedAt") and not old.get("deletedAt"):
+        action, actor_attribute = "deleted", "changedBy"
+    elif any(old.get(f) != new.get(f) for f in _WATCH_TERMS):
+        action, actor_attribute = "updated", "changedBy"
+    else:
+        return None
+    return _audit(new, f"{resource}.{action}", resource, new["id"],
+                  new.get("deletedAt") if action == "deleted" else new["updatedAt"], actor_attribute,
+                  customer_id=new["customerId"], data=_plain({f: new.get(f) for f in ("threshold", "maxPerMonth", "status")
+                                                             if new.get(f) is not None}))
+
+
+def _test_clock_audit(old: dict[str, Any] | None, new: dict[str, Any]) -> AuditRecord | None:
+    status, before = new["clockStatus"], (old or {}).get("clockStatus")
+    if old is None:
+        action, actor_attribute = "test_clock.created", "actor"
+    elif status == "ADVANCING" and before != "ADVANCING":
+        action, actor_attribute = "test_clock.advanced", "changedBy"
+    elif status == "DELETING" and before != "DELETING":
+        action, actor_attribute = "test_clock.deleted", "changedBy"
+    else:
+        return None  # the worker's steps
+    return _audit(new, action, "test_clock", new["id"], new["updatedAt"], actor_attribute,
+                  data=_drop_none({"frozenTime": new["frozenTime"], "targetTime": new.get("targetTime")}))
 
 
 def _plain(value: Any) -> Any:
@@ -517,6 +554,8 @@ def test_clock_to_item(clock: TestClockRecord) -> dict[str, Any]:
         "createdAt": to_iso(clock.created_at),
         "updatedAt": to_iso(clock.updated_at),
         "version": clock.version,
+        "actor": clock.actor,
+        "changedBy": clock.changed_by,
         "GSI1PK": keys.account_test_clocks_gsi1pk(clock.account_id),
         "GSI1SK": clock.id,
         # Sparse: a clock at work, by when its worker's lease ends (the scheduled run resumes it).
@@ -531,7 +570,7 @@ def item_to_test_clock(item: dict[str, Any]) -> TestClockRecord:
         id=item["id"], account_id=item["accountId"], name=item["name"], frozen_time=_dt(item["frozenTime"]),
         status=item["clockStatus"], created_at=_dt(item["createdAt"]), updated_at=_dt(item["updatedAt"]),
         target_time=from_iso(item.get("targetTime")), lease_until=from_iso(item.get("leaseUntil")),
-        version=int(item.get("version", 0)),
+        version=int(item.get("version", 0)), actor=actor_of(item), changed_by=actor_of(item, "changedBy"),
     )
 
 
@@ -632,7 +671,7 @@ def watch_to_item(watch: WatchRecord) -> dict[str, Any]:
         "status": watch.status if watch.kind == "TOP_UP" else None, "month": watch.month,
         "monthCount": watch.month_count if watch.kind == "TOP_UP" else None,
         "GSI1PK": keys.account_watches_gsi1pk(watch.account_id, watch.kind), "GSI1SK": watch.id,
-        "actor": watch.actor,
+        "actor": watch.actor, "changedBy": watch.changed_by, "deletedAt": to_iso(watch.deleted_at),
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -647,4 +686,4 @@ def item_to_watch(item: dict[str, Any]) -> WatchRecord:
         version=int(item.get("version", 0)), grant=json.loads(item["grant"]) if item.get("grant") else None,
         max_per_month=int(item.get("maxPerMonth", 0)),
         status=item.get("status", "ACTIVE"), month=item.get("month"), month_count=int(item.get("monthCount", 0)),
-        actor=actor_of(item))
+        actor=actor_of(item), changed_by=actor_of(item, "changedBy"), deleted_at=from_iso(item.get("deletedAt")))
