@@ -35,7 +35,7 @@ def test_customers_most_recent_activity_first_with_balances_and_prefix(api):
     _grant(api, second, "5.00")
     _grant(api, second, "2.50")
     body = _directory_shows(api, prefix, lambda b: len(b["items"]) == 2)
-    assert [c["customerId"] for c in body["items"]] == [first, second]  # a prefix lists in id order
+    assert [c["customerId"] for c in body["items"]] == [second, first]  # most recent activity first
     assert body["pagination"]["totalResultSize"] == 2
     by_id = {c["customerId"]: c for c in body["items"]}
     assert by_id[second]["grantCount"] == 2
@@ -82,6 +82,10 @@ def test_customers_pages_visit_every_customer_once(api):
         if not after:
             break
     assert sorted(seen) == sorted(made) and len(seen) == len(made)
+    # Filtered or not, most recent activity first (they were granted to in id order).
+    assert seen == sorted(made, reverse=True)
+    back = api("GET", "/customers", params={"customerIdPrefix": prefix, "limit": 2, "before": page["pagination"]["before"]})
+    assert [c["customerId"] for c in back.json()["items"]] == seen[2:4]
 
 
 def test_customers_other_account_sees_nothing_and_bad_input_is_400(api):

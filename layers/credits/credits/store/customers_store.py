@@ -10,8 +10,6 @@ by GSI1SK, never a Scan; ULIDs order writes to the millisecond, where lastActivi
 
 from __future__ import annotations
 
-from typing import Any
-
 from credits.domain.clock import to_iso
 from credits.domain.customer_rules import latest_activity
 from credits.domain.records import LedgerRecord, Page
@@ -47,14 +45,16 @@ class DynamoCustomerDirectory:
 
     def list_customers(self, account_id: str, *, prefix: str | None, limit: int, after: str | None,
                        before: str | None) -> Page:
-        base: dict[str, Any]
         if prefix:
+            # Most recent activity first, as without the filter: the prefix is a key range of the
+            # base table, so its matches are read (only them) and ordered by their GSI1SK.
             base = {"TableName": self.repo.table, "ConsistentRead": True,
                     "KeyConditionExpression": "PK = :pk AND begins_with(SK, :sk)",
                     "ExpressionAttributeValues": to_wire({":pk": keys.customers_pk(account_id),
                                                           ":sk": f"{keys.CUSTOMER_SK_PREFIX}{prefix}"})}
-            return self.repo.page(base, ("PK", "SK"), limit, after, before, account_id,
-                                   mapping.item_to_customer_entry, newest_first=False)
+            return self.repo.sorted_page(f"customers|{prefix}", list(self.repo.query_all(base)), limit=limit,
+                                         after=after, before=before, account_id=account_id,
+                                         mapper=mapping.item_to_customer_entry)
         # GSI1SK starts with the latest entry's id (`cbtxn_…`).
         return self.repo.sharded_page("customers", keys.customers_gsi1pks(account_id), low="cbtxn_",
                                       high="cbtxn_\uffff", limit=limit, after=after, before=before,

@@ -547,6 +547,27 @@ class DynamoRepository:
             self.client, table=self.table, partition_keys=partition_keys, low=low, high=high, **query)
         return Page(items=[mapper(i) for i in found], after=next_after, before=next_before, total=counted)
 
+    def sorted_page(self, listing: str, items: list[dict[str, Any]], *, limit: int, after: str | None,
+                    before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any]) -> Page:
+        """A page of items already read, newest GSI1SK first, with the cursors of sharded_page."""
+        backwards = before is not None
+        cursor = before if backwards else after
+        scope = hashlib.sha256(f"sorted|{listing}".encode()).hexdigest()[:16]
+        position = self._decode_cursor(cursor, account_id, "before" if backwards else "after", ("GSI1SK",),
+                                       scope)["GSI1SK"] if cursor else None
+        ordered = sorted(items, key=lambda item: item["GSI1SK"], reverse=True)
+        if backwards:
+            earlier = [item for item in ordered if item["GSI1SK"] > position]
+            found, more = earlier[-limit:], len(earlier) > limit
+            has_before, has_after = more, True
+        else:
+            later = [item for item in ordered if position is None or item["GSI1SK"] < position]
+            found, more = later[:limit], len(later) > limit
+            has_before, has_after = cursor is not None, more
+        next_after = self._encode_cursor(found[-1], ("GSI1SK",), account_id, scope) if found and has_after else None
+        next_before = self._encode_cursor(found[0], ("GSI1SK",), account_id, scope) if found and has_before else None
+        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before, total=len(items))
+
     def _count(self, base: dict[str, Any]) -> int:
         kwargs = {**base, "Select": "COUNT"}
         total = 0
