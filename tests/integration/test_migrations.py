@@ -1,6 +1,6 @@
 """On DynamoDB Local: a table written by the previous version (account-wide GSI1 keys unsharded,
 grants without balance aggregates, one account audit count) is brought to the current shape by
-store/migrations.upgrade; the lists and the entitlement check then see everything; a second run
+tools/migrate.upgrade; the lists and the entitlement check then see everything; a second run
 changes nothing."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _age(client, name: str) -> None:
 
 def test_a_table_of_the_previous_version_is_upgraded_in_place(table):
     from credits.container import repository
-    from credits.store.migrations import upgrade
+    from tools.migrate import upgrade
 
     client, name = table
     repo = repository()
