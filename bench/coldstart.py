@@ -73,7 +73,8 @@ def _child(kind: str, arg: dict[str, Any], env: dict[str, str]) -> dict[str, flo
 
 def cold_starts(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
     events = _events(env)
-    child_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
+    # Bytecode written in the unmeasured round (any value of PYTHONDONTWRITEBYTECODE, "0" too, stops it).
+    child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     layer = str(ROOT / "layers" / "credits")
     kinds: list[tuple[str, str, Any]] = [("boto3 + client", "boto3", {}), ("boto3 + client + 1 GetItem", "boto3+call", {})]
     missing = sorted(set(env.specs) - set(events))
