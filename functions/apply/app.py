@@ -10,7 +10,7 @@ from credits.api.json_body import JSON
 from credits.api.resolver import account_id, lambda_entry, make_resolver
 from credits.api.views import application_view
 from credits.container import application_service
-from credits.events.commands import handle_command
+from credits.events.entry import handle_command
 from credits.models.api import Application, ApplyRequest, TransitionRequest
 
 app = make_resolver()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from credits.container import api_key_service
+from credits.container import api_key_authenticator
 from credits.domain.access import api_key_from_headers
 
 # Stripe's view answers a bad key with Stripe's own 401 body (which a static gateway response
@@ -29,7 +29,7 @@ def _policy(principal: str, resource: str, context: dict[str, str]) -> dict[str,
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    key = api_key_service().authenticate(api_key_from_headers(event.get("headers")))
+    key = api_key_authenticator().authenticate(api_key_from_headers(event.get("headers")))
     # Allow every route of the stage: the decision depends on the key only, so it can be cached.
     arn = event.get("methodArn", "*")
     stage_arn = "/".join(arn.split("/")[:2]) if "/" in arn else "*"

@@ -4,7 +4,7 @@ consumption queue (SQS, partial batch failures), and the writes of /credit-balan
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -13,8 +13,7 @@ from credits.api.resolver import account_id, lambda_entry, make_resolver
 from credits.api.routes import watches as watch_routes
 from credits.api.views import consumption_batch_view, consumption_view
 from credits.container import consumption_service
-from credits.events.commands import handle_command
-from credits.events.queue import handle_queue, is_sqs_event
+from credits.events.entry import handle_command, handle_queue_or_command
 from credits.models.consumptions import ConsumeBatchRequest, ConsumeBatchResponse, ConsumeRequest, Consumption
 
 app = make_resolver()
@@ -34,9 +33,4 @@ def consume_batch(body: Annotated[ConsumeBatchRequest, Body()]) -> ConsumeBatchR
     return consumption_batch_view(consumption_service().consume_many(account_id(app), body.consumptions))
 
 
-def _direct(event: dict[str, Any], context: Any) -> Any:
-    """The queue's batches, else a command invoked directly."""
-    return handle_queue(event, context) if is_sqs_event(event) else handle_command(event, context)
-
-
-lambda_handler = lambda_entry(app, commands=handle_command, direct=_direct)
+lambda_handler = lambda_entry(app, commands=handle_command, direct=handle_queue_or_command)

@@ -13,7 +13,7 @@ from credits.api.routes import schedules as schedule_routes
 from credits.api.stripe import routes as stripe_routes
 from credits.api.views import grant_view
 from credits.container import grant_service
-from credits.events.commands import handle_command
+from credits.events.entry import handle_command
 from credits.models.api import CreateGrantRequest, Grant, UpdateGrantRequest
 
 app = make_resolver()

@@ -10,7 +10,7 @@ from credits.api.resolver import account_id, lambda_entry, make_resolver
 from credits.api.stripe import routes as stripe_routes
 from credits.api.views import entry_view, grant_view
 from credits.container import grant_service
-from credits.events.commands import handle_command
+from credits.events.entry import handle_command
 from credits.models.api import AdjustmentRequest, Grant, LedgerEntry, PaymentRequest, VoidGrantRequest
 
 app = make_resolver()

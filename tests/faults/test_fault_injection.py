@@ -61,7 +61,9 @@ class FaultyService(RuleBasedStateMachine):
         self.events = FlakyEvents(self.rng)
         self.faults.attach(container.repository().client)
         layer = container.idempotency_persistence("http")
-        self.faults.attach(getattr(layer, "client", None) or layer._client)  # noqa: SLF001
+        layer_client = getattr(layer, "client", None) or layer._client  # noqa: SLF001
+        if layer_client is not container.repository().client:  # the layer shares the repository's client
+            self.faults.attach(layer_client)
         self.invoice_status: dict[str, str] = {}
         STATS["sequences"] += 1
 

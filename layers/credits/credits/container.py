@@ -86,6 +86,18 @@ def api_key_service():
 
 
 @lru_cache(maxsize=1)
+def api_key_authenticator():
+    """The authorizer's ApiKeyService: its store reads the key's item through a bare Table, not
+    the repository (whose module imports every record mapping and the report rules): a measured
+    cold start, and the authorizer is in front of every API request (BENCHMARKS.md "Cold start")."""
+    from credits.services.api_keys import ApiKeyService
+    from credits.store.api_keys_store import DynamoApiKeyStore
+    from credits.store.client import Table
+
+    return ApiKeyService(DynamoApiKeyStore(Table(get_settings())))
+
+
+@lru_cache(maxsize=1)
 def audit_service():
     from credits.services.audit import AuditService
     from credits.store.audit_store import DynamoAuditStore
@@ -182,7 +194,7 @@ def idempotency_persistence(kind: str = "http"):
     used with, so HTTP requests and EventBridge commands must not share one."""
     from credits.store.idempotency_store import make_persistence_layer
 
-    return make_persistence_layer(get_settings())
+    return make_persistence_layer(get_settings(), repository().client)
 
 
 @lru_cache(maxsize=1)
@@ -193,8 +205,8 @@ def publisher():
 
 
 _CACHED = (repository, grant_service, query_service, application_service, consumption_service, watch_service,
-           schedule_service, tax_rate_store, tax_rate_service, api_key_service, audit_service, customer_service,
-           stripe_queries, expiry_service, recovery_service,
+           schedule_service, tax_rate_store, tax_rate_service, api_key_service, api_key_authenticator, audit_service,
+           customer_service, stripe_queries, expiry_service, recovery_service,
            idempotency_persistence, publisher, test_clock_store, customer_clock, test_clock_service)
 
 

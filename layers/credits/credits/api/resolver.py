@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from pydantic import BaseModel
 
-from credits.api import idempotency
 from credits.api.errors import error_dict, error_response, is_stripe_path
 from credits.api.json_body import JSON, MAX_BODY_BYTES, dumps, strict_json_loads
 from credits.domain.access import allows, required_scope
@@ -196,7 +195,11 @@ def http_entry(app: APIGatewayRestResolver, event: dict[str, Any], context: Any,
         # A request without an account (an unknown key let through to /v1, which answers 401) keeps no record.
         has_account = bool(_event_authorizer(event).get("accountId"))
         if idempotent_posts and key is not None and event.get("httpMethod") == "POST" and has_account:
-            return idempotency.run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
+            # Imported with the first keyed request (a measured cold start: Powertools' idempotency
+            # utility is not needed by a request without a key; BENCHMARKS.md "Cold start").
+            from credits.api.idempotency import run_once
+
+            return run_once(event, key, lambda: app.resolve(event, context), is_stripe=is_stripe,
                                         context=context)
         return app.resolve(event, context)
 

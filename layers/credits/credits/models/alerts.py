@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from credits.models.api import (
     CurrencyCode,
     DecimalString,
     GrantTemplate,
     Identifier,
+    Model,
     PageQuery,
     Pagination,
     StrictModel,
@@ -32,7 +33,7 @@ class _WatchRequest(StrictModel):
     threshold: DecimalString
 
 
-class _Watch(BaseModel):
+class _Watch(Model):
     id: str
     customerId: str
     type: Literal["CASH", "USAGE"]
@@ -50,7 +51,7 @@ class Alert(_Watch):
     createdAt: str
 
 
-class AlertList(BaseModel):
+class AlertList(Model):
     items: list[Alert]
     pagination: Pagination
 
@@ -80,6 +81,6 @@ class TopUpRule(_Watch):
     updatedAt: str
 
 
-class TopUpRuleList(BaseModel):
+class TopUpRuleList(Model):
     items: list[TopUpRule]
     pagination: Pagination

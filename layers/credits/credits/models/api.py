@@ -113,11 +113,19 @@ def _check_metadata(value: dict[str, str]) -> dict[str, str]:
 Metadata = Annotated[dict[Annotated[str, StringConstraints(strict=True)], Annotated[str, StringConstraints(strict=True)]], AfterValidator(_check_metadata)]
 
 
-class StrictModel(BaseModel):
+class Model(BaseModel):
+    """Every contract model. Its validator and serializer are built on first use, not when the
+    class is defined (defer_build): a cold start builds only the models its first request uses
+    (BENCHMARKS.md "Cold start")."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class StrictModel(Model):
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
 
 
-class Actor(BaseModel):
+class Actor(Model):
     """Who made a change: {"type": "api_key", "id", "name"}, {"type": "command", "source",
     "eventId"} or {"type": "system", "job"}."""
 
@@ -191,7 +199,7 @@ class TransitionRequest(StrictModel):
     """Settle and release take no parameters: no body, or an empty JSON object."""
 
 
-class Grant(BaseModel):
+class Grant(Model):
     id: str
     accountId: str
     customerId: str
@@ -230,13 +238,13 @@ class Grant(BaseModel):
     rolledOverFrom: str | None = None
 
 
-class Pagination(BaseModel):
+class Pagination(Model):
     after: str | None
     before: str | None
     totalResultSize: int
 
 
-class GrantList(BaseModel):
+class GrantList(Model):
     items: list[Grant]
     pagination: Pagination
 
@@ -248,7 +256,7 @@ LedgerEntryType = Literal["GRANTED", "ADJUSTED_UP", "ADJUSTED_DOWN", "APPLIED", 
                   "VOIDED", "ROLLED_OVER", "EXPIRY_CHANGED", "DELETED"]
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(Model):
     id: str
     grantId: str
     customerId: str
@@ -263,12 +271,12 @@ class LedgerEntry(BaseModel):
     actor: Actor | None = Field(default=None, description="who made the change (null: before actors were kept)")
 
 
-class LedgerEntryList(BaseModel):
+class LedgerEntryList(Model):
     items: list[LedgerEntry]
     pagination: Pagination
 
 
-class BalanceRow(BaseModel):
+class BalanceRow(Model):
     type: Literal["CASH", "USAGE"]
     currency: str | None
     metricId: str | None
@@ -278,7 +286,7 @@ class BalanceRow(BaseModel):
     grantCount: int
 
 
-class CreditBalance(BaseModel):
+class CreditBalance(Model):
     customerId: str
     asOf: str
     balances: list[BalanceRow]
@@ -303,14 +311,14 @@ class ApplyRequest(StrictModel):
     settle: Annotated[bool, Field(strict=True)] = False
 
 
-class ApplicationLine(BaseModel):
+class ApplicationLine(Model):
     lineId: str
     amount: str
     creditsApplied: str
     amountDue: str
 
 
-class Allocation(BaseModel):
+class Allocation(Model):
     grantId: str
     type: Literal["CASH", "USAGE"]
     lineId: str
@@ -318,7 +326,7 @@ class Allocation(BaseModel):
     value: str
 
 
-class Application(BaseModel):
+class Application(Model):
     invoiceId: str
     customerId: str
     currency: str
@@ -337,13 +345,13 @@ class Application(BaseModel):
 # ------------------------------------------------------------------ errors (for the OpenAPI document)
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     code: str
     message: str
     details: list[dict[str, Any]]
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     error: ErrorDetail
 
 
@@ -381,7 +389,7 @@ class CreateScheduleRequest(StrictModel):
     rollover: Rollover | None = None
 
 
-class Schedule(BaseModel):
+class Schedule(Model):
     id: str
     customerId: str
     grant: dict[str, Any]
@@ -399,7 +407,7 @@ class Schedule(BaseModel):
     canceledBy: Actor | None = None
 
 
-class ScheduleList(BaseModel):
+class ScheduleList(Model):
     items: list[Schedule]
     pagination: Pagination
 
@@ -407,7 +415,7 @@ class ScheduleList(BaseModel):
 # ====================================================================== reports
 
 
-class ReportRow(BaseModel):
+class ReportRow(Model):
     type: Literal["CASH", "USAGE"]
     currency: str | None
     metricId: str | None
@@ -423,7 +431,7 @@ class ReportRow(BaseModel):
     outstandingValue: str | None
 
 
-class CreditReport(BaseModel):
+class CreditReport(Model):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     from_: str = Field(alias="from")
@@ -435,14 +443,14 @@ class CreditReport(BaseModel):
 # ------------------------------------------------------------------ customers and tax rates (the console)
 
 
-class CustomerSummary(BaseModel):
+class CustomerSummary(Model):
     customerId: str
     balances: list[BalanceRow]
     grantCount: int
     lastActivityAt: str
 
 
-class CustomerList(BaseModel):
+class CustomerList(Model):
     items: list[CustomerSummary]
     pagination: Pagination
 
@@ -459,7 +467,7 @@ class UpdateTaxRateRequest(StrictModel):
     active: Annotated[bool | None, Field(strict=True)] = None
 
 
-class TaxRate(BaseModel):
+class TaxRate(Model):
     id: str
     name: str
     percentage: str
@@ -469,7 +477,7 @@ class TaxRate(BaseModel):
     updatedAt: str
 
 
-class TaxRateList(BaseModel):
+class TaxRateList(Model):
     items: list[TaxRate]
     pagination: Pagination
 
@@ -482,7 +490,7 @@ class CreateApiKeyRequest(StrictModel):
     scope: Literal["read", "write", "admin"]
 
 
-class ApiKey(BaseModel):
+class ApiKey(Model):
     id: str
     name: str
     scope: Literal["read", "write", "admin"]
@@ -497,17 +505,17 @@ class CreatedApiKey(ApiKey):
     key: str = Field(description="the key itself: shown this once, stored only as a hash")
 
 
-class ApiKeyList(BaseModel):
+class ApiKeyList(Model):
     items: list[ApiKey]
     pagination: Pagination
 
 
-class AuditResource(BaseModel):
+class AuditResource(Model):
     type: str = Field(description="credit_grant | credit_application | credit_grant_schedule | api_key | tax_rate")
     id: str
 
 
-class AuditEvent(BaseModel):
+class AuditEvent(Model):
     id: str
     occurredAt: str
     actor: Actor | None = Field(description="who made the change (null: before actors were kept)")
@@ -518,7 +526,7 @@ class AuditEvent(BaseModel):
     data: dict[str, Any] = Field(description="what changed: amounts and ledger entry id, names, scopes…")
 
 
-class AuditEventList(BaseModel):
+class AuditEventList(Model):
     items: list[AuditEvent]
     pagination: Pagination
 
@@ -591,7 +599,7 @@ class AttachTestClockCustomerRequest(StrictModel):
     customerId: Identifier
 
 
-class TestClock(BaseModel):
+class TestClock(Model):
     __test__ = False  # not a pytest class
 
     id: str
@@ -603,14 +611,14 @@ class TestClock(BaseModel):
     advancingTo: str | None = None
 
 
-class TestClockList(BaseModel):
+class TestClockList(Model):
     __test__ = False
 
     items: list[TestClock]
     pagination: Pagination
 
 
-class TestClockCustomer(BaseModel):
+class TestClockCustomer(Model):
     __test__ = False
 
     customerId: str
@@ -618,7 +626,7 @@ class TestClockCustomer(BaseModel):
     frozenTime: str
 
 
-class TestClockCustomerList(BaseModel):
+class TestClockCustomerList(Model):
     __test__ = False
 
     items: list[TestClockCustomer]

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
-from credits.models.api import BalanceRow, CurrencyCode, DecimalString, Identifier, StrictModel, _not_a_path_segment
+from credits.models.api import (
+    BalanceRow,
+    CurrencyCode,
+    DecimalString,
+    Identifier,
+    Model,
+    StrictModel,
+    _not_a_path_segment,
+)
 
 # The idempotency key of a consumption: 1-255 characters of the identifier alphabet (it is used
 # in a URL path and in a DynamoDB key).
@@ -33,19 +41,19 @@ class ConsumeBatchRequest(StrictModel):
     consumptions: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH)]
 
 
-class Coverage(BaseModel):
+class Coverage(Model):
     units: str | None
     value: str | None
 
 
-class ConsumptionAllocation(BaseModel):
+class ConsumptionAllocation(Model):
     grantId: str
     type: Literal["CASH", "USAGE"]
     units: str | None
     value: str
 
 
-class Consumption(BaseModel):
+class Consumption(Model):
     id: str
     eventId: str
     customerId: str
@@ -61,22 +69,22 @@ class Consumption(BaseModel):
     createdAt: str
 
 
-class BatchResult(BaseModel):
+class BatchResult(Model):
     status: int
     consumption: Consumption | None = None
     error: dict[str, Any] | None = None
 
 
-class ConsumeBatchResponse(BaseModel):
+class ConsumeBatchResponse(Model):
     results: list[BatchResult]
 
 
-class CashEntitlement(BaseModel):
+class CashEntitlement(Model):
     currency: str
     available: str
 
 
-class Entitlement(BaseModel):
+class Entitlement(Model):
     customerId: str
     metricId: str
     hasAccess: bool

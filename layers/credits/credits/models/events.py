@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, create_model
 
-from credits.models.api import Grant
+from credits.models.api import Grant, Model
 
 SOURCE = "credits.service"
 
@@ -31,7 +31,7 @@ TOPPED_UP = "account.credits.topped_up"
 GrantType = Literal["CASH", "USAGE"]
 
 
-class _Data(BaseModel):
+class _Data(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
 
@@ -163,7 +163,7 @@ class ToppedUpData(_Data):
 # ====================================================================== envelopes
 
 
-class BaseEvent(BaseModel):
+class BaseEvent(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
 
     id: str = Field(pattern=r"^evt_[0-9a-f]{26}$", description="unique per event, the same on every redelivery")

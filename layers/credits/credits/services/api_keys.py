@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from credits.domain.access import LAST_USED_RESOLUTION_SECONDS, hash_key, new_api_key_secret
 from credits.domain.actors import current_actor
@@ -13,8 +14,10 @@ from credits.domain.clock import utcnow
 from credits.domain.errors import Conflict, InvalidRequest, NotFound
 from credits.domain.ids import new_api_key_id
 from credits.domain.records import ApiKeyRecord, Page
-from credits.services.ports import ApiKeyStore
 from credits.services.retry import with_retries
+
+if TYPE_CHECKING:  # the authorizer imports this module: not the ports' other records and rules
+    from credits.services.ports import ApiKeyStore
 
 PROVISIONED_NAME = "admin key (api-key tool)"
 

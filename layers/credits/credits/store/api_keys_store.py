@@ -10,18 +10,23 @@ staying at least 1 (two revokes at once cannot both take the last two)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from credits.domain.clock import to_iso
 from credits.domain.errors import ConcurrentUpdate
 from credits.domain.records import ApiKeyRecord, Page
 from credits.store import items as mapping
 from credits.store import keys
-from credits.store.dynamo import DynamoRepository, to_wire
+from credits.store.client import Table, to_wire
+
+if TYPE_CHECKING:  # the authorizer's store is over a bare Table: it never imports the repository module
+    from credits.store.dynamo import DynamoRepository
 
 
 class DynamoApiKeyStore:
-    def __init__(self, repo: DynamoRepository):
+    """Over the repository; or, for the authorizer (by_hash and touch only), over a bare Table."""
+
+    def __init__(self, repo: DynamoRepository | Table):
         self.repo = repo
 
     @property

@@ -1,7 +1,9 @@
-"""The DynamoDB client and the wire codec (plain Python values <-> DynamoDB attribute values)."""
+"""The DynamoDB client, the table it is used on, and the wire codec (plain Python values <->
+DynamoDB attribute values)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import boto3
@@ -28,3 +30,35 @@ def make_client(settings: Settings):
         endpoint_url=settings.dynamodb_endpoint_url,
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, tcp_keepalive=True),
     )
+
+
+_CLIENT_LOCK = threading.Lock()
+_MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
+
+
+class Table:
+    """The service's table through one client, made on first use: what every store reads an item
+    with. The repository (store/dynamo.py) is one; the authorizer's API-key store reads through a
+    bare one, so its cold start never imports the repository module (BENCHMARKS.md "Cold start")."""
+
+    def __init__(self, settings: Settings, client=None):
+        self.settings = settings
+        self.table = settings.table_name
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            # The sweep's shard threads ask at once on a cold start: make one client, not four.
+            with _CLIENT_LOCK:
+                if self._client is None:
+                    self._client = make_client(self.settings)
+        return self._client
+
+    def get_item(self, key: dict[str, str]) -> dict[str, Any] | None:
+        # DynamoDB refuses a key over its size limits, so no item has one: such an id (from a
+        # path) is simply not found.
+        if len(key["PK"].encode()) > _MAX_PARTITION_KEY_BYTES or len(key["SK"].encode()) > _MAX_SORT_KEY_BYTES:
+            return None
+        response = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
+        return from_wire(response["Item"]) if "Item" in response else None

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,10 +23,8 @@ from credits.services.ports import GrantQuery, LedgerQuery
 from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys, sharded
-from credits.store.client import from_wire, make_client, to_wire
+from credits.store.client import Table, from_wire, to_wire
 
-_CLIENT_LOCK = threading.Lock()
-_MAX_PARTITION_KEY_BYTES, _MAX_SORT_KEY_BYTES = 2048, 1024
 # A grant's create-once claim lives as long as an Idempotency-Key record: a key reused later is a new request.
 CLAIM_SECONDS = 24 * 3600
 # How long after its request's instant a ledger entry's id may be minted: a Lambda timeout.
@@ -42,33 +39,15 @@ def _merge_by_item(deltas: list[tuple[tuple[str, str, Any], Any]]) -> dict[tuple
     return {item: change for item, change in merged.items() if change}
 
 
-class DynamoRepository:
-    """Repository port over one DynamoDB table (key design: store/keys.py, README)."""
+class DynamoRepository(Table):
+    """Repository port over one DynamoDB table (key design: store/keys.py, README); its client
+    and `get_item` come with the Table (store/client.py)."""
 
     def __init__(self, settings: Settings, client=None):
-        self.settings = settings
-        self.table = settings.table_name
-        self._client = client
+        super().__init__(settings, client)
         self.notice_lead = timedelta(days=settings.expiring_soon_lead_days)
 
-    @property
-    def client(self):
-        if self._client is None:
-            # The sweep's shard threads ask at once on a cold start: make one client, not four.
-            with _CLIENT_LOCK:
-                if self._client is None:
-                    self._client = make_client(self.settings)
-        return self._client
-
     # ------------------------------------------------------------------ low-level helpers
-    def get_item(self, key: dict[str, str]) -> dict[str, Any] | None:
-        # DynamoDB refuses a key over its size limits, so no item has one: such an id (from a
-        # path) is simply not found.
-        if len(key["PK"].encode()) > _MAX_PARTITION_KEY_BYTES or len(key["SK"].encode()) > _MAX_SORT_KEY_BYTES:
-            return None
-        response = self.client.get_item(TableName=self.table, Key=to_wire(key), ConsistentRead=True)
-        return from_wire(response["Item"]) if "Item" in response else None
-
     def transact(self, operations: list[dict[str, Any]]) -> None:
         """One atomic write; a lost condition or a conflicting transaction -> ConcurrentUpdate.
         The balance aggregates of the grants it writes are moved in the same transaction."""

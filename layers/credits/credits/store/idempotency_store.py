@@ -19,6 +19,8 @@ class ScopedPersistenceLayer(DynamoDBPersistenceLayer):
         return {self.key_attr: {"S": keys.idempotency_pk(scope)}, self.sort_key_attr: {"S": hashed}}
 
 
-def make_persistence_layer(settings: Settings) -> ScopedPersistenceLayer:
+def make_persistence_layer(settings: Settings, client=None) -> ScopedPersistenceLayer:
+    """Over `client` when given: the repository's, so a keyed request does not build a second
+    DynamoDB client (a measured cold-start cost, BENCHMARKS.md "Cold start")."""
     return ScopedPersistenceLayer(table_name=settings.table_name, key_attr="PK", sort_key_attr="SK",
-                                  boto3_client=make_client(settings))
+                                  boto3_client=client or make_client(settings))
