@@ -78,7 +78,7 @@ def customer_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any
 def list_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """One account grown step by step; at each size a list page (limit 20), its floor (one Query
     per GSI1 shard, at once, of its share of limit+1), the COUNT query alone, and the balance of a customer with 10 grants."""
-    from credits.store import keys
+    from credits.store.sharded import count
 
     account = "acct_list"
     seed(env.raw, [make_grant(account, "cus_fixed", n=i) for i in range(10)], ref=False)
@@ -109,7 +109,7 @@ def list_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
         samples = config.SCALE_SAMPLES if size < 10000 else max(3 if slow else 5, config.SCALE_SAMPLES // (6 if slow else 3))
         row = {"size": size, "list": percentiles(_sample(list_page, samples, warmup=0 if slow else 3)),
                "floor": percentiles(_sample(lambda: run_all(env.floor, pages), config.SCALE_SAMPLES)),
-               "count": percentiles(_sample(lambda: sum(query_all_count(env.floor, c) for c in counts), samples,
+               "count": percentiles(_sample(lambda: sum(count(env.floor, c) for c in counts), samples,
                                             warmup=0)),
                "balance": percentiles(_sample(balance, config.SCALE_SAMPLES)), "list_calls": calls, "seed_s": seeded_s}
         rows.append(row)
@@ -117,16 +117,6 @@ def list_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
             f"COUNT alone {row['count']['p50']:.1f}), balance p50 {row['balance']['p50']:.1f} ms; "
             f"{sum(calls.values())} calls; seeded in {seeded_s:.1f}s")
     return rows
-
-
-def query_all_count(client: Any, kwargs: dict[str, Any]) -> int:
-    total = 0
-    while True:
-        response = client.query(**kwargs)
-        total += response["Count"]
-        if "LastEvaluatedKey" not in response:
-            return total
-        kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
 
 # ---------------------------------------------------------------- expiry

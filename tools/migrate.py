@@ -62,19 +62,19 @@ def _scan(repo: DynamoRepository) -> Iterator[dict[str, Any]]:
 
 
 def _aggregate_grant(repo: DynamoRepository, item: dict[str, Any]) -> int:
+    grant = mapping.item_to_grant(item)  # as stored without the flag, it contributes nothing yet
     for _ in range(10):
-        grant = mapping.item_to_grant(item)
         try:
             # Unchanged but for its version: the write adds the grant's whole contribution to its
-            # aggregate (it contributes nothing as stored) and writes it in the current shape.
+            # aggregate and writes it in the current shape.
             repo.save_grant(grant.evolve(version=grant.version + 1), grant.version)
             return 1
         except ConcurrentUpdate:
             fresh = repo.get_customer_grant(grant.account_id, grant.customer_id, grant.id)
             if fresh is None or fresh.stored:
                 return 0  # deleted, or counted by a write of its own meanwhile
-            item = mapping.grant_to_item(fresh, notice_lead=repo.notice_lead) | {"aggregated": False}
-    raise ConcurrentUpdate(f"grant {item['id']} kept changing; run the upgrade again")
+            grant = fresh
+    raise ConcurrentUpdate(f"grant {grant.id} kept changing; run the upgrade again")
 
 
 def _rekey(repo: DynamoRepository, item: dict[str, Any], new_key: str) -> int:

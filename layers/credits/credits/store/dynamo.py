@@ -494,14 +494,9 @@ class DynamoRepository(Table):
                                  field="before" if backwards else "after") from None
         if backwards:
             found.reverse()
-            has_before, has_after = more, True
-        else:
-            has_before, has_after = cursor is not None, more
-        scope = _scope(base)
-        next_after = self._encode_cursor(found[-1], key_attrs, account_id, scope) if found and has_after else None
-        next_before = self._encode_cursor(found[0], key_attrs, account_id, scope) if found and has_before else None
-        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before,
-                    total=total() if total is not None else self._count(base))
+        return self._page_of(found, more, backwards=backwards, continued=cursor is not None, key_attrs=key_attrs,
+                             account_id=account_id, scope=_scope(base), mapper=mapper,
+                             total=total() if total is not None else sharded.count(self.client, base))
 
     def sharded_page(self, listing: str, partition_keys: list[str], *, low: str, high: str, limit: int,
                      after: str | None, before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any],
@@ -519,12 +514,10 @@ class DynamoRepository(Table):
         found, more = sharded.merged_page(self.client, table=self.table, partition_keys=partition_keys, low=low,
                                           high=high, limit=limit, cursor=position, backwards=backwards,
                                           newest_first=newest_first, **query)
-        has_before, has_after = (more, True) if backwards else (cursor is not None, more)
-        next_after = self._encode_cursor(found[-1], ("GSI1SK",), account_id, scope) if found and has_after else None
-        next_before = self._encode_cursor(found[0], ("GSI1SK",), account_id, scope) if found and has_before else None
         counted = total() if total is not None else sharded.merged_count(
             self.client, table=self.table, partition_keys=partition_keys, low=low, high=high, **query)
-        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before, total=counted)
+        return self._page_of(found, more, backwards=backwards, continued=cursor is not None, key_attrs=("GSI1SK",),
+                             account_id=account_id, scope=scope, mapper=mapper, total=counted)
 
     def sorted_page(self, listing: str, items: list[dict[str, Any]], *, limit: int, after: str | None,
                     before: str | None, account_id: str, mapper: Callable[[dict[str, Any]], Any]) -> Page:
@@ -538,24 +531,21 @@ class DynamoRepository(Table):
         if backwards:
             earlier = [item for item in ordered if item["GSI1SK"] > position]
             found, more = earlier[-limit:], len(earlier) > limit
-            has_before, has_after = more, True
         else:
             later = [item for item in ordered if position is None or item["GSI1SK"] < position]
             found, more = later[:limit], len(later) > limit
-            has_before, has_after = cursor is not None, more
-        next_after = self._encode_cursor(found[-1], ("GSI1SK",), account_id, scope) if found and has_after else None
-        next_before = self._encode_cursor(found[0], ("GSI1SK",), account_id, scope) if found and has_before else None
-        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before, total=len(items))
+        return self._page_of(found, more, backwards=backwards, continued=cursor is not None, key_attrs=("GSI1SK",),
+                             account_id=account_id, scope=scope, mapper=mapper, total=len(items))
 
-    def _count(self, base: dict[str, Any]) -> int:
-        kwargs = {**base, "Select": "COUNT"}
-        total = 0
-        while True:
-            response = self.client.query(**kwargs)
-            total += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return total
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    def _page_of(self, found: list[dict[str, Any]], more: bool, *, backwards: bool, continued: bool,
+                 key_attrs: tuple[str, ...], account_id: str, scope: str, mapper: Callable[[dict[str, Any]], Any],
+                 total: int) -> Page:
+        """A page in list order and its cursors: `more` is whether the list goes on past it in
+        the direction read; the other side goes on when the read started from a cursor."""
+        has_before, has_after = (more, True) if backwards else (continued, more)
+        next_after = self._encode_cursor(found[-1], key_attrs, account_id, scope) if found and has_after else None
+        next_before = self._encode_cursor(found[0], key_attrs, account_id, scope) if found and has_before else None
+        return Page(items=[mapper(i) for i in found], after=next_after, before=next_before, total=total)
 
     def _sign(self, payload: bytes) -> str:
         digest = hmac.new(self.settings.cursor_secret.encode(), payload, hashlib.sha256).digest()[:16]

@@ -86,16 +86,20 @@ def merged_count(client, *, table: str, partition_keys: list[str], low: str, hig
                  filter_expression: str | None = None, names: dict[str, str] | None = None,
                  values: dict[str, Any] | None = None) -> int:
     """How many items of the shards match (Select COUNT per shard, the shards at once)."""
-    def count(pk: str) -> int:
-        kwargs = {**_query(table, pk, low, high, filter_expression, names, values), "Select": "COUNT"}
-        total = 0
-        while True:
-            response = client.query(**kwargs)
-            total += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return total
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-    return sum(_executor().map(count, partition_keys))
+    return sum(_executor().map(
+        lambda pk: count(client, _query(table, pk, low, high, filter_expression, names, values)), partition_keys))
+
+
+def count(client, kwargs: dict[str, Any]) -> int:
+    """How many items a Query matches (Select COUNT, page after page)."""
+    kwargs = {**kwargs, "Select": "COUNT"}
+    total = 0
+    while True:
+        response = client.query(**kwargs)
+        total += response["Count"]
+        if "LastEvaluatedKey" not in response:
+            return total
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _query(table: str, pk: str, low: str, high: str, filter_expression: str | None, names: dict[str, str] | None,
