@@ -35,9 +35,9 @@ def test_a_clock_its_customers_and_an_advance_through_the_console(page, stack, a
     # Seen once under a loaded CI run: the customers table kept the pre-advance time after one
     # reload (its header already READY); read the page again for a while before asserting.
     for _ in range(20):
+        page.wait_for_timeout(1000)  # the table renders after its fetch, after the load event
         if page.get_by_role("cell", name="2027-02-01").count():
             break
-        page.wait_for_timeout(1000)
         page.reload()
     expect(page.get_by_role("cell", name="2027-02-01").first).to_be_visible(timeout=60_000)
     shot(page, "test-clock")
