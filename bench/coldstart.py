@@ -21,6 +21,10 @@ from bench import config
 from bench.harness import ROOT, Env, api_event, make_grant, seed
 
 CHILD = Path(__file__).with_name("cold_child.py")
+# Powertools + pydantic + boto3 with no code of ours (bench/library_floor/app.py): what any HTTP
+# function of this stack costs at least, measured next to the functions in the same rounds.
+LIBRARY_FLOOR = "library floor"
+LIBRARY_FLOOR_CODE = Path(__file__).with_name("library_floor")
 
 
 def _events(env: Env) -> dict[str, Callable[[int], dict[str, Any]]]:
@@ -57,6 +61,7 @@ def _events(env: Env) -> dict[str, Callable[[int], dict[str, Any]]]:
         "TestClockFunction": lambda i: api_event("POST", "/test-clocks", account=account, body={
             "name": f"cold {i}", "frozenTime": "2026-01-01T00:00:00Z"}),
         "ConsoleFunction": lambda i: {**api_event("GET", "/console", account=account), "requestContext": {}},
+        LIBRARY_FLOOR: lambda i: api_event("POST", "/things", account=account, body={"name": f"cold {i}"}),
     }
 
 
@@ -77,6 +82,7 @@ def cold_starts(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
     child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     layer = str(ROOT / "layers" / "credits")
     kinds: list[tuple[str, str, Any]] = [("boto3 + client", "boto3", {}), ("boto3 + client + 1 GetItem", "boto3+call", {})]
+    kinds.append((LIBRARY_FLOOR, LIBRARY_FLOOR, None))
     missing = sorted(set(env.specs) - set(events))
     if missing:  # every function of template.yaml is measured: a new one needs its first request here
         raise RuntimeError(f"no cold-start event for {', '.join(missing)}")
@@ -100,7 +106,8 @@ def cold_starts(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
 def _arg(kind: str, spec: Any, layer: str, events: dict[str, Any], index: int) -> dict[str, Any]:
     if kind.startswith("boto3"):
         return {}
-    return {"layer": layer, "code": str(spec.code_uri), "event": events[kind](index)}
+    code = LIBRARY_FLOOR_CODE if kind == LIBRARY_FLOOR else spec.code_uri
+    return {"layer": layer, "code": str(code), "event": events[kind](index)}
 
 
 def import_profile(module_dir: str, top: int = 15) -> list[tuple[str, float]]:

@@ -10,15 +10,12 @@ import json
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi import swagger_ui as swagger_ui_module
-from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
 from credits.domain.errors import NotFound
 from credits.settings import get_settings
 
 # layers/credits/credits/api/swagger.py -> the source tree's docs/openapi.json
 SOURCE_TREE_DOCUMENT = Path(__file__).resolve().parents[4] / "docs" / "openapi.json"
-SWAGGER_UI_ASSETS = Path(swagger_ui_module.__file__).parent
 
 
 def _document(app: APIGatewayRestResolver) -> str:
@@ -38,7 +35,13 @@ def enable_swagger(app: APIGatewayRestResolver, path: str = "/swagger") -> None:
         query = app.current_event.query_string_parameters or {}
         if query.get("format") == "json":
             return Response(status_code=200, content_type="application/json", body=spec)
-        html = generate_swagger_html(spec, (SWAGGER_UI_ASSETS / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-                                     (SWAGGER_UI_ASSETS / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        # Imported with the first /swagger request: Powertools' Swagger UI module loads its OpenAPI
+        # models, about 0.13x of the boto3 floor on ListFunction's cold start (BENCHMARKS.md "Cold start").
+        from aws_lambda_powertools.event_handler.openapi import swagger_ui as swagger_ui_module
+        from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+        assets = Path(swagger_ui_module.__file__).parent
+        html = generate_swagger_html(spec, (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+                                     (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
                                      None, None, False)
         return Response(status_code=200, content_type="text/html", body=html)
