@@ -15,7 +15,7 @@ export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: run test unit browser browser-test bench-console bench-consumption lint validate build deploy api-key bench fuzz chaos openapi migrate clean check-tools
+.PHONY: run test unit browser browser-test bench-console bench-consumption bench-cold lint validate build deploy api-key bench fuzz chaos openapi migrate clean check-tools
 
 # ---------------------------------------------------------------- setup
 check-tools:
@@ -123,6 +123,10 @@ bench: check-tools install browser
 # Only the real-time consumption step of the bench: its section and target rows of BENCHMARKS.md.
 bench-consumption: check-tools install
 	$(PY) -m bench.consumption
+
+# Only the cold starts of the bench: their section and target row of BENCHMARKS.md.
+bench-cold: check-tools install
+	$(PY) -m bench.coldstart
 
 # Only the console's step of the bench: first meaningful paint of a big customer's Credits tab.
 bench-console: check-tools install browser

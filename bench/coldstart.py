@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -31,7 +32,7 @@ def _events(env: Env) -> dict[str, Callable[[int], dict[str, Any]]]:
     from credits.apikeys import provision_api_key
 
     account = "acct_cold"
-    reps = config.COLD_REPEATS + 1
+    reps = config.COLD_REPEATS + 2  # the rounds, the unmeasured round, the instruction count
     grants = [make_grant(account, "cus_cold", amount="1000000.00")]
     voidable = [make_grant(account, f"cus_coldv_{i}") for i in range(reps)]
     seed(env.raw, grants + voidable)
@@ -100,7 +101,26 @@ def cold_starts(env: Env, log: Callable[[str], None]) -> dict[str, Any]:
         summary[label] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         log(f"  {label:28s} process {summary[label]['process_ms']:6.0f} ms  (init {summary[label]['init_ms']:6.0f} ms, "
             f"first request {summary[label]['request_ms']:6.0f} ms)")
+    if config.COLD_INSTRUCTIONS and shutil.which("valgrind"):
+        for label, kind, spec in kinds:
+            summary[label]["instructions"] = _instructions(kind, _arg(kind, spec, layer, events, config.COLD_REPEATS + 1),
+                                                           child_env)
+            log(f"  {label:28s} {summary[label]['instructions'] / 1e6:8,.0f} M instructions")
     return summary
+
+
+def _instructions(kind: str, arg: dict[str, Any], env: dict[str, str]) -> int:
+    """The instructions one cold process executes, first request and exit included (valgrind's
+    cachegrind without the cache simulation): unlike wall time, the same whatever the machine's load."""
+    proc = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                           sys.executable, str(CHILD), kind, json.dumps(arg)],
+                          env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"instruction count of {kind} failed:\n{proc.stderr[-3000:]}")
+    refs = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    if refs is None:
+        raise RuntimeError(f"no instruction count in valgrind's output for {kind}:\n{proc.stderr[-2000:]}")
+    return int(refs.group(1).replace(",", ""))
 
 
 def _arg(kind: str, spec: Any, layer: str, events: dict[str, Any], index: int) -> dict[str, Any]:
@@ -168,19 +188,39 @@ def _zipped(path: Path) -> int:
     return size
 
 
-if __name__ == "__main__":  # python -m bench.coldstart: only this part of the bench (DynamoDB Local, no plots)
+def main() -> None:
+    """`make bench-cold`: only the cold starts, written into the last full run's results and
+    BENCHMARKS.md (the other sections keep that run's figures)."""
     import platform
+    from datetime import UTC, datetime
 
-    def _log(message: str) -> None:
+    from bench.report import PLOTS, write
+
+    def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    _env = Env()
+    env = Env()
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
     try:
-        _log(f"cold starts ({config.COLD_REPEATS} interleaved rounds; load {os.getloadavg()[0]:.2f})")
-        _cold = cold_starts(_env, _log)
-        _floor = _cold["boto3 + client"]["process_ms"]
-        for _label, _row in _cold.items():
-            _log(f"  {_label:28s} {_row["process_ms"] / _floor:5.2f}x")
-        _log(f"load after: {os.getloadavg()[0]:.2f}; {platform.python_version()}")
+        log(f"cold starts ({config.COLD_REPEATS} interleaved rounds; load {load_before:.2f})")
+        cold = cold_starts(env, log)
     finally:
-        _env.stop()
+        env.stop()
+    floor = cold["boto3 + client"]
+    for label, row in cold.items():
+        counted = f"  {row['instructions'] / floor['instructions']:5.2f}x in instructions" if "instructions" in row else ""
+        log(f"  {label:28s} {row['process_ms'] / floor['process_ms']:5.2f}x{counted}")
+    log(f"load after: {os.getloadavg()[0]:.2f}; {platform.python_version()}")
+    path = PLOTS / "results.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        data["cold"] = cold
+        data["imports"] = import_profile(str(ROOT / "functions" / "apply"))
+        data["cold_run"] = {"started": started, "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+                            "repeats": config.COLD_REPEATS}
+        log(f"wrote {write(data)}")
+
+
+if __name__ == "__main__":
+    main()

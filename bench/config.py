@@ -40,7 +40,9 @@ THREADS = _ints("BENCH_THREADS", [4, 8] if QUICK else [4, 8, 16])
 CONTENTION_GRANTS = _int("BENCH_CONTENTION_GRANTS", 24 if QUICK else 90)
 
 # Cold start: fresh processes per handler module.
-COLD_REPEATS = _int("BENCH_COLD_REPEATS", 1 if QUICK else 3)
+COLD_REPEATS = _int("BENCH_COLD_REPEATS", 1 if QUICK else 5)
+# ... and one more per kind under valgrind, counting instructions (where valgrind is installed).
+COLD_INSTRUCTIONS = _flag("BENCH_COLD_INSTRUCTIONS", not QUICK)
 SAM_BUILD = _flag("BENCH_SAM_BUILD", not QUICK)
 PROFILE = _flag("BENCH_PROFILE", not QUICK)
 
@@ -52,5 +54,6 @@ def describe() -> dict[str, object]:
         "grants in the account (list)": LIST_SIZES, "due grants (expiry, batched)": EXPIRY_SIZES,
         "due grants (expiry, one transaction per grant)": EXPIRY_UNBATCHED_SIZES,
         "expiry floor size": EXPIRY_FLOOR_SIZE, "threads": THREADS, "contention grants": CONTENTION_GRANTS,
-        "cold-start repeats": COLD_REPEATS, "sam build": SAM_BUILD, "pyinstrument profiles": PROFILE,
+        "cold-start repeats": COLD_REPEATS,
+        "cold-start instruction counts": COLD_INSTRUCTIONS, "sam build": SAM_BUILD, "pyinstrument profiles": PROFILE,
     }

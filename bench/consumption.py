@@ -235,7 +235,7 @@ def consumption(env, log) -> dict[str, Any]:
     per_client = max(2, n // 20)
     conflicts = [0]
     lock = threading.Lock()
-    original = repo.commit_consumption
+    original = repo.commit_consumptions
 
     def counting_commit(*args, **kwargs):
         try:
@@ -245,7 +245,7 @@ def consumption(env, log) -> dict[str, Any]:
                 conflicts[0] += 1
             raise
 
-    repo.commit_consumption = counting_commit
+    repo.commit_consumptions = counting_commit
     try:
         def client_loop(c: int) -> None:
             for j in range(per_client):
@@ -257,7 +257,7 @@ def consumption(env, log) -> dict[str, Any]:
             list(pool.map(client_loop, range(CLIENTS)))
         hot_s = time.perf_counter() - started
     finally:
-        del repo.commit_consumption
+        del repo.commit_consumptions
     [hot_grant] = repo.customer_grants(ACCOUNT, "cus_hot")
     hot_total = CLIENTS * per_client
     assert hot_grant.original_amount - hot_grant.current_balance == hot_total, "a consumption was lost or doubled"

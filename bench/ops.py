@@ -57,6 +57,7 @@ def build_ops(env: Env) -> list[Op]:
     from credits.services.applications import ApplicationService
     from credits.services.grants import GrantService
     from credits.store import keys
+    from credits.store.sharded import shard_limit
 
     client, floor = env.raw, env.floor
     settings = env.repo.settings
@@ -136,10 +137,10 @@ def build_ops(env: Env) -> list[Op]:
                              floor.get_item(**get_key({"PK": keys.customer_pk(R, "cus_read"), "SK": keys.grant_sk(target.id)}))),
                   "2 GetItem (id reference → customer partition, then the grant)", 2,
                   "none for this key design (1 GetItem if grant ids carried the customer)"))
-    list_queries = shard_queries(R, per_shard=4)
+    list_queries = shard_queries(R, per_shard=shard_limit(21, keys.ACCOUNT_SHARDS))
     ops.append(Op("list page (20 of 200)", lambda i: env.invoke("ListFunction", api_event("GET", "/credit-grants", account=R, query={"limit": "20"})),
                   lambda i: run_all(floor, list_queries), f"{keys.ACCOUNT_SHARDS} Queries at once (one per GSI1 shard, "
-                  "its share of limit+1 items)", keys.ACCOUNT_SHARDS,
+                  "about its share of limit+1 items)", keys.ACCOUNT_SHARDS,
                   "+1 BatchGetItem of the account's 16 grant-counter shards for `totalResultSize` (flat in the "
                   "account; a `customerId` or `status` filter is counted with a Query Select=COUNT instead)"))
     ops.append(Op("balance (40 grants)", lambda i: env.invoke("ListFunction", api_event("GET", "/customers/cus_read/credit-balance", account=R)),

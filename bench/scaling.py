@@ -77,14 +77,15 @@ def customer_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any
 
 def list_scaling(env: Env, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """One account grown step by step; at each size a list page (limit 20), its floor (one Query
-    per GSI1 shard, at once, of its share of limit+1), the COUNT query alone, and the balance of a customer with 10 grants."""
-    from credits.store.sharded import count
+    per GSI1 shard, at once, of about its share of limit+1), the COUNT query alone, and the balance of a customer with 10 grants."""
+    from credits.store import keys
+    from credits.store.sharded import count, shard_limit
 
     account = "acct_list"
     seed(env.raw, [make_grant(account, "cus_fixed", n=i) for i in range(10)], ref=False)
     present = 10
     rows = []
-    pages = shard_queries(account, per_shard=4)
+    pages = shard_queries(account, per_shard=shard_limit(21, keys.ACCOUNT_SHARDS))
     counts = [{k: v for k, v in page.items() if k != "Limit"} | {"Select": "COUNT"} for page in pages]
     for size in config.LIST_SIZES:
         started = time.monotonic()

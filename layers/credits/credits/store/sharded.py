@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -50,12 +51,22 @@ def merged(client, *, table: str, partition_keys: list[str], low: str, high: str
            values: dict[str, Any] | None = None) -> Iterator[Item]:
     """Every item of the shards with low <= GSI1SK <= high, merged in GSI1SK order. Each shard is
     first asked for about its share of `page_hint` items, and read on only while the merge needs it."""
-    per_shard = max(2, min(MAX_PAGE, -(-page_hint // max(1, len(partition_keys))) + 1))
-    requests = [{**_query(table, pk, low, high, filter_expression, names, values), "Limit": per_shard,
+    limit = shard_limit(page_hint, len(partition_keys))
+    requests = [{**_query(table, pk, low, high, filter_expression, names, values), "Limit": limit,
                  "ScanIndexForward": not descending} for pk in partition_keys]
     firsts = list(_executor().map(lambda kwargs: client.query(**kwargs), requests))
     shards = [_shard_items(client, kwargs, first) for kwargs, first in zip(requests, firsts, strict=True)]
     return heapq.merge(*shards, key=lambda item: item["GSI1SK"], reverse=descending)
+
+
+def shard_limit(page_hint: int, shards: int) -> int:
+    """How many items to ask each shard for first, so that one round trip nearly always fills the
+    page. A page's items fall into the shards at random (hashed ids): a shard's share of n items is
+    binomial with mean m = n / shards, and rarely passes m + 2.5·√m (some shard does on about 2 pages
+    in 100). Asking each for its share + 1 alone sent a second Query to about a quarter of the
+    shards of every 20-item page; the extra items read cost a fraction of a read unit."""
+    mean = page_hint / max(1, shards)
+    return max(2, min(MAX_PAGE, math.ceil(mean + 2.5 * math.sqrt(mean)) + 1))
 
 
 def merged_page(client, *, table: str, partition_keys: list[str], low: str, high: str, limit: int,
