@@ -373,9 +373,9 @@ def write(results: dict[str, Any]) -> Path:
     add("")
     add(f"Apply grows {cust_ratio:.2f}× and balance {bal_cust_ratio:.1f}× from 1 to {cust[-1]['size']:,} grants. Apply "
         "reads one page of the customer's burn-down index (LSI1: spendable grants per currency / metric in burn-down "
-        "order), so the grants it does not touch cost it nothing; balance reads **every** grant of the customer (one "
-        "strongly consistent Query, paged per 1 MB — the raw Query column), as it must to sum them. See "
-        "[Misses and causes](#misses-and-causes).")
+        "order), so the grants it does not touch cost it nothing; balance reads the customer's balance aggregates "
+        "(one Query of a few items, whatever its number of grants; the raw Query column is what reading every grant "
+        "would cost). See [Misses and causes](#misses-and-causes).")
     add("")
     add("### Grants in the account (list page; balance of a fixed customer)")
     add("")
