@@ -71,9 +71,10 @@ def get_consumption(eventId: Annotated[EventId, Path()]) -> Consumption:
 
 @app.get("/customers/<customerId>/entitlements/<metricId>",
          summary="May this customer use this metric now? (constant cost in its number of grants)")
-def get_entitlement(customerId: Annotated[models.Identifier, Path()], metricId: Annotated[models.Identifier, Path()]) -> Entitlement:
-    return views.entitlement_view(customerId, metricId, *consumption_service().entitlement(account_id(app), customerId,
-                                                                                      metricId))
+def get_entitlement(customerId: Annotated[models.Identifier, Path()],
+                    metricId: Annotated[models.Identifier, Path()]) -> Entitlement:
+    decision = consumption_service().entitlement(account_id(app), customerId, metricId)
+    return views.entitlement_view(customerId, metricId, *decision)
 
 
 lambda_handler = lambda_entry(app)

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from credits import container
 from credits.domain.errors import Conflict, InvalidRequest
+from credits.models.alerts import CreateAlertRequest
 from credits.models.api import (
     AdvanceTestClockRequest,
     ApplyRequest,
@@ -18,6 +19,7 @@ from credits.models.api import (
     CreateScheduleRequest,
     CreateTestClockRequest,
 )
+from credits.models.consumptions import ConsumeRequest
 from credits.services.ports import LedgerQuery
 from credits.services.test_clocks import TestClockService
 from credits.store import keys
@@ -270,6 +272,10 @@ def test_delete_removes_the_clock_and_everything_of_its_customers_in_batches(clo
     container.grant_service().create(ACCOUNT, grant_body("cus_a", expiresAt="2027-02-01T00:00:00Z"))
     container.application_service().apply(ACCOUNT, ApplyRequest.model_validate(
         {"invoiceId": "inv_del", "customerId": "cus_a", "currency": "USD", "lines": [{"lineId": "l1", "amount": "5.00"}]}))
+    container.consumption_service().consume(ACCOUNT, ConsumeRequest(eventId="evt_del", customerId="cus_a",
+                                                                    currency="USD", amount="1.00"))
+    alert = container.watch_service().create_alert(ACCOUNT, CreateAlertRequest(customerId="cus_b", type="CASH",
+                                                                               currency="USD", threshold="1.00"))
     clocks.advance(ACCOUNT, clock.id, AdvanceTestClockRequest(frozenTime="2027-04-01T00:00:00Z"))
     kept = container.grant_service().create(ACCOUNT, grant_body("cus_kept", expiryDate="2030-01-01"))
     assert len(container.repository().customer_grants(ACCOUNT, "cus_a")) > 10
@@ -289,6 +295,9 @@ def test_delete_removes_the_clock_and_everything_of_its_customers_in_batches(clo
         assert left_items == []
         assert container.schedule_service().list(ACCOUNT, customer_id=customer).items == []
     assert container.application_service().repo.get_application(ACCOUNT, "inv_del") is None
+    # Items in partitions of their own that the customers' items name: the consumption, the alert's id.
+    for key in (keys.consumption_key(ACCOUNT, "evt_del"), keys.watch_ref_key(ACCOUNT, alert.id)):
+        assert "Item" not in client.get_item(TableName=table, Key={k: {"S": v} for k, v in key.items()})
     assert container.repository().get_grant(ACCOUNT, kept.id) == kept
     assert container.test_clock_store().get(ACCOUNT, clock.id) is None
     # The account's grant count is true again: only the kept grant is left.

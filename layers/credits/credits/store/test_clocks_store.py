@@ -163,12 +163,26 @@ class DynamoTestClockStore:
                 continue  # the membership goes last: until then the customer still reads the clock's time
             else:
                 plain.append({"PK": item["PK"], "SK": item["SK"]})
-                if item.get("entity") == "LEDGER" and item.get("invoiceId"):
-                    plain.append(keys.application_key(account_id, item["invoiceId"]))
+                plain += self._items_outside_the_partition(account_id, item)
         if len(found) == 1 and found[0].get("SK") == keys.CLOCK_MEMBER_SK and not schedules:
             plain.append(keys.clock_member_key(account_id, customer_id))
         self._batch_delete(plain)
         return len(plain) or 1
+
+    @staticmethod
+    def _items_outside_the_partition(account_id: str, item: dict[str, Any]) -> list[dict[str, str]]:
+        """What an item of the customer's partition names in partitions of their own: an entry's
+        application (by invoice) and consumption (by eventId), a watch's id reference. A
+        consumption that drew on no grant has no entry naming it, and is left."""
+        if item.get("entity") == "WATCH":
+            return [keys.watch_ref_key(account_id, item["id"])]
+        if item.get("entity") != "LEDGER":
+            return []
+        named = [keys.application_key(account_id, item["invoiceId"])] if item.get("invoiceId") else []
+        event_id = (item.get("context") or {}).get("eventId")
+        if item.get("entryType") == "CONSUMED" and event_id:
+            named.append(keys.consumption_key(account_id, event_id))
+        return named
 
     def _customer_schedules(self, account_id: str, customer_id: str) -> list[dict[str, Any]]:
         kwargs = {"TableName": self.table, "IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
