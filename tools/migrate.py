@@ -51,14 +51,8 @@ def upgrade(repo: DynamoRepository) -> Counter[str]:
 
 
 def _scan(repo: DynamoRepository) -> Iterator[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"TableName": repo.table}
-    while True:
-        response = repo.client.scan(**kwargs)
-        for raw in response.get("Items", []):
-            yield from_wire(raw)
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    for page in repo.client.get_paginator("scan").paginate(TableName=repo.table):
+        yield from map(from_wire, page.get("Items", []))
 
 
 def _aggregate_grant(repo: DynamoRepository, item: dict[str, Any]) -> int:

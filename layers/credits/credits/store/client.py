@@ -4,6 +4,7 @@ DynamoDB attribute values)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -30,6 +31,27 @@ def make_client(settings: Settings):
         endpoint_url=settings.dynamodb_endpoint_url,
         config=Config(retries={"max_attempts": 5, "mode": "standard"}, tcp_keepalive=True),
     )
+
+
+# The most items a Query page is asked for (DynamoDB also stops a page at 1 MB).
+MAX_PAGE = 1000
+
+
+def paged_items(client, kwargs: dict[str, Any], first: dict[str, Any] | None = None, *,
+                doubling: bool = False) -> Iterator[dict[str, Any]]:
+    """Every item a Query matches, page after page, read as the caller takes them. `first`: its
+    first response, when that was sent already; `doubling`: each next page asks for twice the
+    last one's Limit (up to MAX_PAGE), for a reader that usually stops early."""
+    response = client.query(**kwargs) if first is None else first
+    while True:
+        for raw in response.get("Items", []):
+            yield from_wire(raw)
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+        if doubling:
+            kwargs["Limit"] = min(kwargs["Limit"] * 2, MAX_PAGE)
+        response = client.query(**kwargs)
 
 
 _CLIENT_LOCK = threading.Lock()

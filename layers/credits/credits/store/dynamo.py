@@ -23,7 +23,7 @@ from credits.services.ports import GrantQuery, LedgerQuery
 from credits.settings import Settings
 from credits.store import items as mapping
 from credits.store import keys, sharded
-from credits.store.client import Table, from_wire, to_wire
+from credits.store.client import Table, from_wire, paged_items, to_wire
 
 # A grant's create-once claim lives as long as an Idempotency-Key record: a key reused later is a new request.
 CLAIM_SECONDS = 24 * 3600
@@ -208,23 +208,10 @@ class DynamoRepository(Table):
             "ExpressionAttributeValues": to_wire({":pk": keys.customer_pk(account_id, customer_id),
                                                   ":scope": keys.burn_scope(grant_type, scope)}),
         }
-        while True:
-            response = self.client.query(**kwargs)
-            for item in response.get("Items", []):
-                yield mapping.item_to_grant(from_wire(item))
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            kwargs["Limit"] = min(kwargs["Limit"] * 2, 1000)
+        return (mapping.item_to_grant(item) for item in paged_items(self.client, kwargs, doubling=True))
 
     def query_all(self, kwargs: dict[str, Any]) -> Iterable[dict[str, Any]]:
-        while True:
-            response = self.client.query(**kwargs)
-            for item in response.get("Items", []):
-                yield from_wire(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+        return paged_items(self.client, kwargs)
 
     def grant_creation_ops(self, grant: GrantRecord, entry: LedgerRecord | None,
                            notices: Iterable[GrantNotice] = ()) -> list[dict[str, Any]]:

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from credits.store.client import from_wire, to_wire
+from credits.store.client import MAX_PAGE, paged_items, to_wire
 
 Item = dict[str, Any]
-MAX_PAGE = 1000
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -33,19 +32,6 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _shard_items(client, kwargs: dict[str, Any], first: dict[str, Any]) -> Iterator[Item]:
-    """One shard's items in its order, starting from its first response; later pages double."""
-    response = first
-    while True:
-        for raw in response.get("Items", []):
-            yield from_wire(raw)
-        if "LastEvaluatedKey" not in response:
-            return
-        kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"],
-                  "Limit": min(kwargs["Limit"] * 2, MAX_PAGE)}
-        response = client.query(**kwargs)
-
-
 def merged(client, *, table: str, partition_keys: list[str], low: str, high: str, descending: bool,
            page_hint: int, filter_expression: str | None = None, names: dict[str, str] | None = None,
            values: dict[str, Any] | None = None) -> Iterator[Item]:
@@ -55,7 +41,8 @@ def merged(client, *, table: str, partition_keys: list[str], low: str, high: str
     requests = [{**_query(table, pk, low, high, filter_expression, names, values), "Limit": limit,
                  "ScanIndexForward": not descending} for pk in partition_keys]
     firsts = list(_executor().map(lambda kwargs: client.query(**kwargs), requests))
-    shards = [_shard_items(client, kwargs, first) for kwargs, first in zip(requests, firsts, strict=True)]
+    # Each shard read on from its first response only while the merge needs it; later pages double.
+    shards = [paged_items(client, kwargs, first, doubling=True) for kwargs, first in zip(requests, firsts, strict=True)]
     return heapq.merge(*shards, key=lambda item: item["GSI1SK"], reverse=descending)
 
 

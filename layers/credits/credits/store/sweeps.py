@@ -136,8 +136,7 @@ class DynamoSweepStore:
         operations = []
         for grant, expected_version, notice in batch:
             operations.append(self.repo.grant_put_op(grant, expected_version))
-            operations.append({"Put": {"TableName": self.repo.table, "Item": to_wire(notice_item(notice)),
-                                       "ConditionExpression": "attribute_not_exists(PK)"}})
+            operations.append(self.repo.put_op(notice_item(notice), "attribute_not_exists(PK)"))
         self.repo.transact(operations)
 
     def burn_candidates(self, account_id: str, customer_id: str, grant_type: str, scope: str) -> Iterator[GrantRecord]:
@@ -156,6 +155,5 @@ class DynamoSweepStore:
     def save_noticed(self, grant: GrantRecord, expected_version: int, notice: Any) -> None:
         # The version condition already makes this once per grant; attribute_not_exists guards the
         # notice itself, so even a bug elsewhere cannot publish it twice.
-        put = {"Put": {"TableName": self.repo.table, "Item": to_wire(notice_item(notice)),
-                       "ConditionExpression": "attribute_not_exists(PK)"}}
+        put = self.repo.put_op(notice_item(notice), "attribute_not_exists(PK)")
         self.repo.save_grant(grant, expected_version, (), extra=[put])
